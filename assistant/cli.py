@@ -1,0 +1,151 @@
+"""The ``assistant`` command: ingest, documents, ask, serve, eval.
+
+Each subcommand parses its arguments, calls one service, and prints the result (or exactly one
+JSON object with ``--json``). Expected failures print one line and exit non-zero; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from assistant.errors import AssistantError
+
+EXIT_FAILED_FILES = 1
+EXIT_ERROR = 2
+
+
+def _settings(args: argparse.Namespace):  # noqa: ANN202
+    from assistant.settings import LLMSettings, Settings
+
+    settings = Settings()
+    if getattr(args, "backend", None):
+        settings.llm = LLMSettings.model_validate({**settings.llm.model_dump(), "backend": args.backend})
+    return settings
+
+
+def _services(args: argparse.Namespace):  # noqa: ANN202
+    from assistant.services import build_services
+
+    return build_services(_settings(args))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    services = _services(args)
+    report = services.ingestor.ingest([Path(p) for p in args.paths], prune=args.prune,
+                                      progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        print(report.model_dump_json())
+    else:
+        d, c = report.documents, report.chunks
+        print(f"documents: {d['added']} added, {d['updated']} updated, {d['unchanged']} unchanged, "
+              f"{d['removed']} removed, {d['failed']} failed; chunks: {c['added']} added, {c['removed']} removed "
+              f"({report.seconds:.1f} s)")
+        for f in report.failures:
+            print(f"  failed: {f.path}: {f.reason}", file=sys.stderr)
+    return EXIT_FAILED_FILES if report.failures else 0
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    docs = _services(args).ingestor.documents()
+    if args.json:
+        print(json.dumps([d.model_dump() for d in docs]))
+        return 0
+    if not docs:
+        print("nothing is indexed yet: run `assistant ingest PATH`")
+    for d in docs:
+        print(f"{d.id}  {d.chunks:5d} chunks  {d.hash[:12]}  {d.ingested_at}  {d.source}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from assistant.render import render_answer_text
+
+    services = _services(args)
+    answer = services.engine.ask(args.question)
+    if args.json:
+        print(answer.model_dump_json(exclude={"notice", "backend"} if not answer.notice else {"backend"}))
+    else:
+        print(render_answer_text(answer))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from assistant.api.app import create_app
+
+    services = _services(args)
+    app = create_app(services)
+    print(f"serving the chat at http://{args.host}:{args.port}/  (API under /v1, docs at /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.runner import run_cli
+
+    return run_cli(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant",
+        description="A grounded chat assistant over your own documents: cited answers, offline.",
+        epilog="Configuration comes from ASSISTANT_* environment variables (see README).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="index files or folders (.txt .md .html .pdf .docx)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive, hidden files skipped)")
+    p.add_argument("--prune", action="store_true", help="remove documents whose files are gone from the given folders")
+    p.add_argument("--json", action="store_true", help="print one JSON summary, no progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("documents", help="list the indexed documents")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_documents)
+
+    p = sub.add_parser("ask", help="ask a question; the answer cites its sources")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the Answer JSON")
+    p.add_argument("--backend", choices=["local", "openai", "extractive"], help="override ASSISTANT_LLM__BACKEND")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="serve the chat UI and REST API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--backend", choices=["local", "openai", "extractive"], help="override ASSISTANT_LLM__BACKEND")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("eval", help="run the grounding evals")
+    p.add_argument("--suite", choices=["ci", "full"], default="ci")
+    p.add_argument("--backend", choices=["local", "openai", "extractive"], default="extractive")
+    p.add_argument("--report", default="eval-report", help="folder for report.json, report.md, chart.png")
+    p.add_argument("--limit", type=int, default=0, help="at most this many questions per dataset (0 = all)")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AssistantError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except ValidationError as exc:
+        print(f"error: invalid configuration: {exc.errors()[0].get('loc')}: {exc.errors()[0].get('msg')}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: everything committed so far is kept; run the same command again to finish",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The small exception tree every layer raises; the REST app maps it to HTTP in one place."""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base of every expected failure. ``code`` is stable and machine-readable."""
+
+    code = "assistant_error"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(AssistantError):
+    code = "bad_request"
+    status = 400
+
+
+class EmptyQuestion(BadRequest):
+    code = "empty_question"
+
+
+class IndexNotReady(AssistantError):
+    """Nothing is indexed yet."""
+
+    code = "index_empty"
+    status = 409
+
+
+class StoreUnavailable(AssistantError):
+    """The Chroma server cannot be reached."""
+
+    code = "chroma_unavailable"
+    status = 503
+
+
+class LLMUnavailable(AssistantError):
+    """The LLM cannot be loaded or reached (missing/corrupt model file, server down, timeout)."""
+
+    code = "llm_unavailable"
+    status = 503
+
+
+class BadDocument(AssistantError):
+    """A file could not be read as a document (corrupt, binary, empty, too large)."""
+
+    code = "bad_document"
+    status = 422
+
+
+class UnsupportedFormat(BadDocument):
+    code = "unsupported_format"
+    status = 415
+
+
+class DocumentTooLarge(BadDocument):
+    code = "document_too_large"
+    status = 413
+
+
+class DocumentNotFound(AssistantError):
+    code = "document_not_found"
+    status = 404

@@ -1,0 +1,99 @@
+"""Typed data at every seam: what the engine returns, what the API and UI render."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ChatTurn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Citation(BaseModel):
+    """One numbered source of an answer. ``quote == document_text[start:end]``, always."""
+
+    id: int
+    document_id: str
+    source: str
+    quote: str
+    start: int
+    end: int
+    score: float
+
+
+class Grounding(BaseModel):
+    score: float = Field(description="Share of answer sentences supported by the evidence they cite (0..1)")
+    unsupported: list[str] = Field(default_factory=list, description="Answer sentences dropped as unsupported")
+
+
+class Answer(BaseModel):
+    """The Answer JSON of ``assistant ask --json`` and ``POST /v1/ask``."""
+
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+    grounding: Grounding
+    query: str
+    notice: str | None = Field(None, description="Set when the answer degraded (e.g. LLM failed -> extractive)")
+    backend: str = ""
+
+
+class Evidence(BaseModel):
+    """A sentence window cut from a document, offered to the LLM as ``[n]``."""
+
+    id: int
+    document_id: str
+    source: str
+    title: str = ""
+    text: str
+    start: int
+    end: int
+    score: float
+    chunk_id: str = ""
+
+
+class RetrievedChunk(BaseModel):
+    id: str
+    document_id: str
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+    dense: float = 0.0
+    bm25: float = 0.0
+
+
+class DocumentInfo(BaseModel):
+    id: str
+    source: str
+    title: str
+    chunks: int
+    hash: str
+    ingested_at: str
+    chars: int = 0
+
+
+class IngestFailure(BaseModel):
+    path: str
+    reason: str
+
+
+class IngestReport(BaseModel):
+    """The summary of one ingest run (``assistant ingest --json``, ``POST /v1/documents``)."""
+
+    documents: dict[str, int] = Field(
+        default_factory=lambda: {"added": 0, "updated": 0, "unchanged": 0, "removed": 0, "failed": 0}
+    )
+    chunks: dict[str, int] = Field(default_factory=lambda: {"added": 0, "removed": 0})
+    failures: list[IngestFailure] = Field(default_factory=list)
+    seconds: float = 0.0
+    document_ids: list[str] = Field(default_factory=list, exclude=True)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures

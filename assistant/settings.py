@@ -1,0 +1,133 @@
+"""One typed settings object, built once at the edge (CLI, server) and passed in.
+
+Every field reads from an ``ASSISTANT_*`` environment variable; nested fields use ``__``
+(``ASSISTANT_LLM__BACKEND=extractive``, ``ASSISTANT_CHROMA__URL=http://127.0.0.1:8000``).
+Nothing else in the code base reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ChromaSettings(BaseModel):
+    url: str = Field("", description="Chroma server URL; empty = embedded PersistentClient under data_dir")
+    collection: str = Field("documents", description="Collection name prefix")
+    timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for a Chroma server")
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, v: str) -> str:
+        v = v.strip()
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError(f"chroma.url must start with http:// or https://, got {v!r}")
+        return v.rstrip("/")
+
+
+class EmbedderSettings(BaseModel):
+    backend: Literal["minilm", "openai"] = "minilm"
+    batch_size: int = Field(32, ge=1, le=1024)
+    threads: int = Field(0, ge=0, description="ONNX intra-op threads; 0 = number of cores")
+    base_url: str = Field("", description="OpenAI-compatible embeddings endpoint (backend=openai)")
+    model: str = "text-embedding-3-small"
+    api_key: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> EmbedderSettings:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("embedder.backend=openai needs embedder.base_url (ASSISTANT_EMBEDDER__BASE_URL)")
+        return self
+
+
+class ChunkSettings(BaseModel):
+    size: int = Field(200, ge=32, le=256, description="Chunk size in the embedder's word-piece tokens")
+    overlap: int = Field(30, ge=0, description="Overlap between chunks, in tokens")
+
+    @model_validator(mode="after")
+    def _overlap_smaller(self) -> ChunkSettings:
+        if self.overlap >= self.size:
+            raise ValueError(f"chunk.overlap ({self.overlap}) must be smaller than chunk.size ({self.size})")
+        return self
+
+
+class IngestSettings(BaseModel):
+    max_file_mb: float = Field(25.0, gt=0, description="Files above this size are refused")
+    batch_chunks: int = Field(256, ge=1, description="Chunks embedded and committed together")
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["local", "openai", "extractive", "fake"] = "local"
+    model_path: str = Field("", description="A GGUF file; empty = the bundled Qwen2.5-Coder-1.5B (sha256-checked)")
+    context_window: int = Field(4096, ge=512)
+    max_tokens: int = Field(256, ge=16)
+    temperature: float = Field(0.1, ge=0, le=2)
+    threads: int = Field(0, ge=0, description="0 = number of cores")
+    timeout_s: float = Field(120.0, gt=0, description="Per-answer generation budget before the extractive fallback")
+    base_url: str = Field("", description="OpenAI-compatible server (backend=openai), e.g. http://127.0.0.1:8001/v1")
+    model: str = Field("", description="Model name for backend=openai")
+    api_key: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> LLMSettings:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("llm.backend=openai needs llm.base_url (ASSISTANT_LLM__BASE_URL)")
+        return self
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(5, ge=1, le=50, description="Chunks retrieved per question")
+    candidates: int = Field(30, ge=1, le=500, description="Dense and BM25 candidates before fusion")
+    bm25_weight: float = Field(0.3, ge=0, le=5, description="Weight of BM25 in the fused score (dense = 1)")
+    evidence_k: int = Field(4, ge=1, le=12, description="Evidence passages given to the LLM")
+    abstain_threshold: float | None = Field(
+        None, description="Override the calibrated abstention threshold (probability the question is answerable)"
+    )
+
+
+class Settings(BaseSettings):
+    """All configuration. Build with ``Settings()`` (reads the environment) or pass values directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", env_nested_delimiter="__", env_file=None, extra="ignore"
+    )
+
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var", description="Index, uploads, model cache")
+    chroma: ChromaSettings = ChromaSettings()
+    embedder: EmbedderSettings = EmbedderSettings()
+    chunk: ChunkSettings = ChunkSettings()
+    ingest: IngestSettings = IngestSettings()
+    llm: LLMSettings = LLMSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    api_key: SecretStr = Field(SecretStr(""), description="When set, /v1 requires Authorization: Bearer <key>")
+    cors_origins: list[str] = Field(default_factory=list)
+    max_question_chars: int = Field(2000, ge=10)
+    max_upload_mb: float = Field(20.0, gt=0)
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_strength(cls, v: SecretStr) -> SecretStr:
+        raw = v.get_secret_value()
+        if raw and len(raw) < 12:
+            raise ValueError("api_key must be at least 12 characters (or empty to turn auth off)")
+        return v
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def cpu_threads(self) -> int:
+        return os.cpu_count() or 2

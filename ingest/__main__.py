@@ -1,0 +1,7 @@
+"""``python -m ingest PATH... [--prune] [--json]`` is ``assistant ingest``."""
+
+import sys
+
+from assistant.cli import main
+
+sys.exit(main(["ingest", *sys.argv[1:]]))

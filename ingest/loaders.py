@@ -1,0 +1,188 @@
+"""Loaders: a file in, its extracted text out (plus page spans for PDFs), or a ``BadDocument`` that
+says in one line what is wrong with the file.
+
+Example::
+
+    doc = load_file(Path("report.pdf"), max_bytes=25 * 2**20)
+    doc.text, doc.title, doc.pages   # pages: [(start, end, page_number), ...]
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+from assistant.errors import BadDocument, DocumentTooLarge, UnsupportedFormat
+
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+
+
+@dataclass
+class LoadedDocument:
+    text: str
+    title: str
+    pages: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def page_at(self, offset: int) -> int:
+        for start, end, page in self.pages:
+            if start <= offset < end:
+                return page
+        return 0
+
+
+def load_file(path: Path, max_bytes: int, data: bytes | None = None) -> LoadedDocument:
+    """Extract the text of ``path`` (or of ``data``, named ``path``). Raises ``BadDocument``."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise UnsupportedFormat(f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED)}")
+    if data is None:
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise DocumentTooLarge(f"file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit")
+            data = path.read_bytes()
+        except OSError as exc:
+            raise BadDocument(f"cannot read file: {exc.strerror or exc}") from exc
+    if len(data) > max_bytes:
+        raise DocumentTooLarge(f"file is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit")
+    if not data.strip():
+        raise BadDocument("file is empty")
+    if suffix == ".pdf":
+        doc = _pdf(data)
+    elif suffix == ".docx":
+        doc = _docx(data)
+    elif suffix in (".html", ".htm"):
+        doc = _html(decode_text(data))
+    else:
+        doc = LoadedDocument(text=_normalise(decode_text(data)), title="")
+    if not doc.text.strip():
+        raise BadDocument("no text could be extracted")
+    doc.title = doc.title or _first_line(doc.text) or path.stem
+    return doc
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else Windows-1252/Latin-1; binary data is refused."""
+    if b"\x00" in data[:8192]:
+        raise BadDocument("binary content (NUL bytes), not a text file")
+    for enc in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            text = data.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > 0.02 * min(len(text), 8192):
+        raise BadDocument("binary content (control characters), not a text file")
+    return text
+
+
+def _normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().split("\n", 1)[0].strip().lstrip("#").strip()
+    return line[:120] if len(line) <= 120 else ""
+
+
+def _pdf(data: bytes) -> LoadedDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise BadDocument("PDF is encrypted")
+        parts: list[str] = []
+        pages: list[tuple[int, int, int]] = []
+        offset = 0
+        for number, page in enumerate(reader.pages, start=1):
+            text = _normalise(page.extract_text() or "")
+            if not text:
+                continue
+            if parts:
+                offset += 2
+            pages.append((offset, offset + len(text), number))
+            parts.append(text)
+            offset += len(text)
+        title = ""
+        if reader.metadata and reader.metadata.title:
+            title = str(reader.metadata.title).strip()
+    except BadDocument:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
+        raise BadDocument(f"corrupt or unreadable PDF: {exc}") from exc
+    if not parts:
+        raise BadDocument("PDF has no extractable text (scanned images need OCR, which is not supported)")
+    return LoadedDocument(text="\n\n".join(parts), title=title, pages=pages)
+
+
+def _docx(data: bytes) -> LoadedDocument:
+    import zipfile
+
+    import docx
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise BadDocument(f"corrupt or unreadable DOCX: {exc}") from exc
+    paras = [p.text.strip() for p in document.paragraphs if p.text.strip()]
+    for table in document.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells if c.text.strip()]
+            if cells:
+                paras.append(" | ".join(cells))
+    title = (document.core_properties.title or "").strip()
+    return LoadedDocument(text="\n\n".join(paras), title=title)
+
+
+_BLOCK = {
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section",
+    "article", "header", "footer", "blockquote", "pre", "dd", "dt", "figcaption", "main", "aside", "nav",
+}
+_HIDDEN = {"script", "style", "noscript", "template", "svg", "head", "iframe", "object"}
+
+
+class _VisibleText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title = ""
+        self._hidden = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in _HIDDEN:
+            self._hidden += 1
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in _HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._hidden:
+            self.parts.append(data)
+
+
+def _html(markup: str) -> LoadedDocument:
+    parser = _VisibleText()
+    parser.feed(markup)
+    parser.close()
+    lines = (re.sub(r"[ \t\f\v\xa0]+", " ", line).strip() for line in "".join(parser.parts).split("\n"))
+    text = "\n\n".join(line for line in lines if line)
+    return LoadedDocument(text=text, title=re.sub(r"\s+", " ", parser.title).strip())

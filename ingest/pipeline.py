@@ -1,0 +1,229 @@
+"""IngestService: files in, chunks + embeddings + ledger records out, idempotently.
+
+* A document's id is derived from its resolved path; its version is a hash of its bytes and of the
+  chunking/embedding configuration. An unchanged file is skipped before it is even parsed.
+* Chunks are embedded in batches across documents (the embedder sorts each batch by length), then
+  written, then each document is committed (see ``ChromaStore``), then its old version is deleted.
+* Every run ends with a sweep of orphan chunks, so an interrupted run is completed by the next one.
+
+Example::
+
+    service = IngestService(store, embedder, settings)
+    report = service.ingest([Path("docs/")], prune=True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from assistant.errors import AssistantError, BadDocument, DocumentTooLarge, UnsupportedFormat
+from assistant.schema import DocumentInfo, IngestFailure, IngestReport
+from ingest.chunking import Chunker
+from ingest.loaders import SUPPORTED, load_file
+from ingest.store import ChunkRecord, ChromaStore
+
+
+def document_id(path: Path) -> str:
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+
+
+def safe_filename(name: str) -> str:
+    """A bare, harmless file name from a user-supplied one (``../../etc/passwd`` -> ``passwd``)."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[^\w.\- ]+", "_", base).strip(" .")
+    return base[:120] or "upload"
+
+
+@dataclass
+class _Pending:
+    doc_id: str
+    path: Path
+    version: str
+    title: str
+    text: str
+    records: list[ChunkRecord]
+    previous: DocumentInfo | None
+
+
+class IngestService:
+    def __init__(self, store: ChromaStore, embedder: Any, settings: Any) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        tokenizer = getattr(embedder, "_raw_tokenizer", None)
+        tokenize = (lambda t: tokenizer.encode(t, add_special_tokens=False).ids) if tokenizer else (
+            lambda t: list(range(max(1, len(t) // 4)))
+        )
+        self.chunker = Chunker(tokenize, settings.chunk.size, settings.chunk.overlap)
+        fingerprint = f"{embedder.model_name}|{self.chunker.size}|{settings.chunk.overlap}|v1"
+        self._fingerprint = fingerprint.encode()
+
+    # -- public -------------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        paths = [Path(p) for p in paths]
+        files = self._discover(paths, report)
+        ledger = self.store.docs()
+        pending: list[_Pending] = []
+        batch_chunks = 0
+        bar = tqdm(total=len(files), unit="file", desc="ingest", disable=not progress, file=sys.stderr)
+        try:
+            for path in files:
+                item = self._prepare(path, ledger, report)
+                bar.update(1)
+                if item is None:
+                    continue
+                pending.append(item)
+                batch_chunks += len(item.records)
+                if batch_chunks >= self.settings.ingest.batch_chunks:
+                    self._flush(pending, report)
+                    bar.set_postfix(chunks=report.chunks["added"])
+                    pending, batch_chunks = [], 0
+            self._flush(pending, report)
+        finally:
+            bar.close()
+        if prune:
+            self._prune(paths, ledger, report)
+        self.store.sweep()
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
+
+    def ingest_uploads(self, files: list[tuple[str, bytes]]) -> IngestReport:
+        """Store uploaded files under ``data_dir/uploads`` (names sanitised) and ingest them."""
+        started = time.perf_counter()
+        report = IngestReport()
+        upload_dir = self.settings.uploads_dir
+        upload_dir.mkdir(parents=True, exist_ok=True)
+        saved: list[Path] = []
+        max_bytes = int(self.settings.ingest.max_file_mb * 2**20)
+        for name, data in files:
+            clean = safe_filename(name)
+            suffix = Path(clean).suffix.lower()
+            if suffix not in SUPPORTED:
+                report.failures.append(IngestFailure(path=clean, reason=UnsupportedFormat(
+                    f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED)}").message))
+                continue
+            if len(data) > max_bytes:
+                report.failures.append(IngestFailure(path=clean, reason=DocumentTooLarge(
+                    f"file is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit").message))
+                continue
+            target = (upload_dir / clean).resolve()
+            if upload_dir.resolve() not in target.parents:  # belt and braces after sanitising
+                report.failures.append(IngestFailure(path=clean, reason="refused file name"))
+                continue
+            target.write_bytes(data)
+            saved.append(target)
+        inner = self.ingest(saved) if saved else IngestReport()
+        inner.failures = report.failures + inner.failures
+        inner.documents["failed"] += len(report.failures)
+        inner.seconds = round(time.perf_counter() - started, 3)
+        return inner
+
+    def documents(self) -> list[DocumentInfo]:
+        return sorted(self.store.docs().values(), key=lambda d: d.source)
+
+    def delete(self, doc_id: str) -> int:
+        return self.store.delete_document(doc_id)
+
+    # -- steps --------------------------------------------------------------------------------
+    def _discover(self, paths: list[Path], report: IngestReport) -> list[Path]:
+        files: list[Path] = []
+        for root in paths:
+            if root.is_dir():
+                for p in sorted(root.rglob("*")):
+                    rel = p.relative_to(root).parts
+                    if p.is_file() and not any(part.startswith(".") for part in rel):
+                        files.append(p)
+            elif root.is_file():
+                files.append(root)
+            else:
+                self._fail(report, root, "no such file or directory")
+        seen: set[Path] = set()
+        unique = []
+        for f in files:
+            r = f.resolve()
+            if r not in seen:
+                seen.add(r)
+                unique.append(f)
+        return unique
+
+    def _prepare(self, path: Path, ledger: dict[str, DocumentInfo], report: IngestReport) -> _Pending | None:
+        doc_id = document_id(path)
+        max_bytes = int(self.settings.ingest.max_file_mb * 2**20)
+        try:
+            if path.suffix.lower() not in SUPPORTED:
+                raise UnsupportedFormat(f"unsupported file type {path.suffix or '(none)'!r}")
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise DocumentTooLarge(f"file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit")
+            data = path.read_bytes()
+            version = hashlib.sha256(data + b"\0" + self._fingerprint).hexdigest()[:20]
+            previous = ledger.get(doc_id)
+            if previous is not None and previous.hash == version:
+                report.documents["unchanged"] += 1
+                return None
+            loaded = load_file(path, max_bytes, data=data)
+        except BadDocument as exc:
+            self._fail(report, path, exc.message)
+            return None
+        except OSError as exc:
+            self._fail(report, path, f"cannot read file: {exc.strerror or exc}")
+            return None
+        source = str(path.resolve())
+        records = [
+            ChunkRecord(doc_id=doc_id, version=version, n=i, text=text, start=start, end=end,
+                        source=source, title=loaded.title, page=loaded.page_at(start))
+            for i, (text, start, end) in enumerate(self.chunker.split(loaded.text))
+        ]
+        if not records:
+            self._fail(report, path, "no text could be extracted")
+            return None
+        return _Pending(doc_id, path, version, loaded.title, loaded.text, records, previous)
+
+    def _flush(self, pending: list[_Pending], report: IngestReport) -> None:
+        if not pending:
+            return
+        todo = [p for p in pending if self.store.existing_chunk_count(p.doc_id, p.version) != len(p.records)]
+        records = [r for p in todo for r in p.records]
+        vectors = self.embedder.embed([r.text for r in records])
+        offset = 0
+        for item in todo:
+            n = len(item.records)
+            self.store.write_chunks(item.records, vectors[offset : offset + n])
+            offset += n
+        for item in pending:
+            self.store.commit_document(
+                item.doc_id, version=item.version, source=str(item.path.resolve()), title=item.title,
+                text=item.text, chunks=len(item.records),
+            )
+            report.documents["updated" if item.previous else "added"] += 1
+            report.chunks["added"] += len(item.records)
+            if item.previous:
+                report.chunks["removed"] += item.previous.chunks
+            report.document_ids.append(item.doc_id)
+
+    def _prune(self, paths: list[Path], ledger: dict[str, DocumentInfo], report: IngestReport) -> None:
+        roots = [p.resolve() for p in paths if p.is_dir()]
+        for doc in ledger.values():
+            source = Path(doc.source)
+            if any(root == source or root in source.parents for root in roots) and not source.exists():
+                try:
+                    report.chunks["removed"] += self.store.delete_document(doc.id)
+                    report.documents["removed"] += 1
+                except AssistantError:
+                    continue
+
+    @staticmethod
+    def _fail(report: IngestReport, path: Path, reason: str) -> None:
+        report.documents["failed"] += 1
+        report.failures.append(IngestFailure(path=str(path), reason=reason))

@@ -1,0 +1,251 @@
+"""ChromaStore: the index (chunks with embeddings) and the ledger (one record per document) in Chroma.
+
+Two collections, ``<name>-chunks`` and ``<name>-docs``:
+
+* a chunk record: id ``<doc_id>:<version>:<n>``, its embedding, its text, and metadata
+  ``doc_id, version, source, title, start, end, page, n``;
+* a document record: id ``doc_id``, the document's whole extracted text (quotes are cut from it),
+  metadata ``source, title, hash (= version), chunks, ingested_at, chars``.
+
+A document record is written only after all of its chunks are written: it is the commit point.
+Chunks whose ``(doc_id, version)`` has no matching committed document are orphans; readers ignore
+them and :meth:`sweep` deletes them. This is how a crash mid-run loses nothing committed and leaves
+nothing behind after the next run (see README, "Ingestion guarantees").
+
+A third record, ``__generation__`` in the docs collection, counts commits so that readers
+(the BM25 index) know cheaply when to rebuild.
+
+Example::
+
+    store = ChromaStore.from_settings(settings)
+    store.docs()            # {doc_id: DocumentInfo}
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from assistant.errors import AssistantError, DocumentNotFound, StoreUnavailable
+from assistant.schema import DocumentInfo
+
+GENERATION_ID = "__generation__"
+_PAGE = 5000  # Chroma caps a single get; page through larger collections
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    doc_id: str
+    version: str
+    n: int
+    text: str
+    start: int
+    end: int
+    source: str
+    title: str
+    page: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.doc_id}:{self.version}:{self.n}"
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "version": self.version,
+            "n": self.n,
+            "start": self.start,
+            "end": self.end,
+            "source": self.source,
+            "title": self.title,
+            "page": self.page,
+        }
+
+
+def _connect(settings: Any) -> Any:
+    import chromadb
+
+    chroma_settings = chromadb.Settings(anonymized_telemetry=False)
+    url = settings.chroma.url
+    if not url:
+        settings.chroma_path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+    parsed = urlparse(url)
+    try:
+        client = chromadb.HttpClient(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            settings=chroma_settings,
+        )
+        client.heartbeat()
+        return client
+    except Exception as exc:  # chromadb raises plain ValueError/httpx errors when the server is down
+        raise StoreUnavailable(
+            f"cannot reach the Chroma server at {url} ({type(exc).__name__}): start it with "
+            f"`chroma run --host 127.0.0.1 --port {parsed.port or 8000}` or unset ASSISTANT_CHROMA__URL"
+        ) from exc
+
+
+class ChromaStore:
+    """All reads and writes of the index go through here; Chroma errors become ``StoreUnavailable``."""
+
+    def __init__(self, client: Any, name: str, url: str = "") -> None:
+        self.url = url or "embedded"
+        self._client = client
+        self._lock = threading.Lock()
+        try:
+            self.chunks = client.get_or_create_collection(
+                f"{name}-chunks", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+            self.ledger = client.get_or_create_collection(f"{name}-docs", embedding_function=None)
+        except Exception as exc:
+            raise StoreUnavailable(f"Chroma at {self.url} refused to open collection {name!r}: {exc}") from exc
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ChromaStore:
+        return cls(_connect(settings), settings.chroma.collection, settings.chroma.url)
+
+    # -- guarded access -------------------------------------------------------------------------
+    def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            return fn(*args, **kw)
+        except AssistantError:
+            raise
+        except Exception as exc:  # connection refused, timeouts, server errors: all mean "store unusable"
+            raise StoreUnavailable(f"Chroma at {self.url} failed during {what}: {type(exc).__name__}: {exc}") from exc
+
+    def ping(self) -> None:
+        self._call("heartbeat", self._client.heartbeat)
+
+    # -- documents ------------------------------------------------------------------------------
+    def docs(self) -> dict[str, DocumentInfo]:
+        """Every committed document, by id (without its text)."""
+        out: dict[str, DocumentInfo] = {}
+        for rid, meta, _ in self._get_all(self.ledger, include=["metadatas"]):
+            if rid == GENERATION_ID:
+                continue
+            out[rid] = DocumentInfo(
+                id=rid,
+                source=str(meta.get("source", "")),
+                title=str(meta.get("title", "")),
+                chunks=int(meta.get("chunks", 0)),
+                hash=str(meta.get("hash", "")),
+                ingested_at=str(meta.get("ingested_at", "")),
+                chars=int(meta.get("chars", 0)),
+            )
+        return out
+
+    def doc_text(self, doc_id: str) -> str:
+        res = self._call("get document", self.ledger.get, ids=[doc_id], include=["documents"])
+        if not res["ids"]:
+            raise DocumentNotFound(f"no document with id {doc_id!r}")
+        return res["documents"][0] or ""
+
+    def doc_texts(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return {}
+        res = self._call("get documents", self.ledger.get, ids=ids, include=["documents"])
+        return dict(zip(res["ids"], (d or "" for d in res["documents"]), strict=True))
+
+    def generation(self) -> int:
+        res = self._call("read generation", self.ledger.get, ids=[GENERATION_ID], include=["metadatas"])
+        return int(res["metadatas"][0]["n"]) if res["ids"] else 0
+
+    def _bump(self) -> None:
+        n = self.generation() + 1
+        self._call(
+            "bump generation", self.ledger.upsert, ids=[GENERATION_ID], embeddings=[[1.0]],
+            documents=[""], metadatas=[{"n": n}],
+        )
+
+    # -- writes ---------------------------------------------------------------------------------
+    def existing_chunk_count(self, doc_id: str, version: str) -> int:
+        res = self._call(
+            "count chunks", self.chunks.get, where={"$and": [{"doc_id": doc_id}, {"version": version}]}, include=[]
+        )
+        return len(res["ids"])
+
+    def write_chunks(self, records: Sequence[ChunkRecord], vectors: np.ndarray) -> None:
+        """Upsert chunk records (idempotent: ids are content-versioned)."""
+        for b in range(0, len(records), _PAGE):
+            part = records[b : b + _PAGE]
+            self._call(
+                "write chunks", self.chunks.upsert,
+                ids=[r.id for r in part],
+                embeddings=vectors[b : b + _PAGE].tolist(),
+                documents=[r.text for r in part],
+                metadatas=[r.metadata() for r in part],
+            )
+
+    def commit_document(self, doc_id: str, *, version: str, source: str, title: str, text: str, chunks: int) -> None:
+        """Point ``doc_id`` at ``version``: from now on its chunks of that version are live."""
+        meta = {
+            "source": source, "title": title, "hash": version, "chunks": chunks, "chars": len(text),
+            "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._call("commit document", self.ledger.upsert, ids=[doc_id], embeddings=[[1.0]], documents=[text], metadatas=[meta])
+        self._bump()
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove a document and all its chunks; returns the number of chunks removed."""
+        if not self._call("find document", self.ledger.get, ids=[doc_id], include=[])["ids"]:
+            raise DocumentNotFound(f"no document with id {doc_id!r}")
+        self._call("delete document", self.ledger.delete, ids=[doc_id])
+        ids = self._call("find chunks", self.chunks.get, where={"doc_id": doc_id}, include=[])["ids"]
+        if ids:
+            self._call("delete chunks", self.chunks.delete, ids=ids)
+        self._bump()
+        return len(ids)
+
+    def sweep(self) -> int:
+        """Delete orphan chunks (no committed document of that version). Returns how many."""
+        live = {d.id: d.hash for d in self.docs().values()}
+        stale = [rid for rid, meta, _ in self._get_all(self.chunks, include=["metadatas"])
+                 if live.get(str(meta.get("doc_id"))) != meta.get("version")]
+        for b in range(0, len(stale), _PAGE):
+            self._call("delete orphans", self.chunks.delete, ids=stale[b : b + _PAGE])
+        return len(stale)
+
+    # -- reads for retrieval --------------------------------------------------------------------
+    def all_chunks(self) -> list[tuple[str, dict[str, Any], str]]:
+        """(id, metadata, text) of every chunk, orphans included (callers filter by the ledger)."""
+        return list(self._get_all(self.chunks, include=["metadatas", "documents"]))
+
+    def chunk_count(self) -> int:
+        return int(self._call("count", self.chunks.count))
+
+    def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any], str, float]]:
+        """Nearest chunks: (id, metadata, text, cosine similarity)."""
+        total = self.chunk_count()
+        if total == 0:
+            return []
+        res = self._call(
+            "query", self.chunks.query, query_embeddings=[vector.tolist()], n_results=min(n, total),
+            where=where, include=["metadatas", "documents", "distances"],
+        )
+        return [
+            (rid, meta, doc or "", 1.0 - float(dist))
+            for rid, meta, doc, dist in zip(
+                res["ids"][0], res["metadatas"][0], res["documents"][0], res["distances"][0], strict=True
+            )
+        ]
+
+    def _get_all(self, col: Any, include: list[str]) -> Iterable[tuple[str, dict[str, Any], str]]:
+        offset = 0
+        while True:
+            res = self._call("read", col.get, include=include, limit=_PAGE, offset=offset)
+            ids = res["ids"]
+            metas = res.get("metadatas") or [{}] * len(ids)
+            docs = res.get("documents") or [""] * len(ids)
+            yield from zip(ids, metas, docs, strict=True)
+            if len(ids) < _PAGE:
+                return
+            offset += _PAGE
