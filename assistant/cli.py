@@ -36,6 +36,9 @@ def _services(args: argparse.Namespace):  # noqa: ANN202
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     services = _services(args)
+    if args.if_empty and services.store.docs():
+        print("the index already has documents; nothing to do (--if-empty)")
+        return 0
     report = services.ingestor.ingest([Path(p) for p in args.paths], prune=args.prune,
                                       progress=not args.json and sys.stderr.isatty())
     if args.json:
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive, hidden files skipped)")
     p.add_argument("--prune", action="store_true", help="remove documents whose files are gone from the given folders")
     p.add_argument("--json", action="store_true", help="print one JSON summary, no progress bar")
+    p.add_argument("--if-empty", action="store_true", help="do nothing if the index already has documents")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("documents", help="list the indexed documents")
