@@ -92,7 +92,6 @@ def _first_line(text: str) -> str:
 
 def _pdf(data: bytes) -> LoadedDocument:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -115,29 +114,27 @@ def _pdf(data: bytes) -> LoadedDocument:
             title = str(reader.metadata.title).strip()
     except BadDocument:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
-        raise BadDocument(f"corrupt or unreadable PDF: {exc}") from exc
+    except Exception as exc:  # pypdf on a damaged file also raises NotImplementedError, LimitReachedError, ...
+        raise BadDocument(f"corrupt or unreadable PDF: {type(exc).__name__}: {exc}") from exc
     if not parts:
         raise BadDocument("PDF has no extractable text (scanned images need OCR, which is not supported)")
     return LoadedDocument(text="\n\n".join(parts), title=title, pages=pages)
 
 
 def _docx(data: bytes) -> LoadedDocument:
-    import zipfile
-
     import docx
 
     try:
         document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise BadDocument(f"corrupt or unreadable DOCX: {exc}") from exc
-    paras = [p.text.strip() for p in document.paragraphs if p.text.strip()]
-    for table in document.tables:
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells if c.text.strip()]
-            if cells:
-                paras.append(" | ".join(cells))
-    title = (document.core_properties.title or "").strip()
+        paras = [p.text.strip() for p in document.paragraphs if p.text.strip()]
+        for table in document.tables:
+            for row in table.rows:
+                cells = [c.text.strip() for c in row.cells if c.text.strip()]
+                if cells:
+                    paras.append(" | ".join(cells))
+        title = (document.core_properties.title or "").strip()
+    except Exception as exc:  # a damaged DOCX raises BadZipFile, lxml XMLSyntaxError, AttributeError, ...
+        raise BadDocument(f"corrupt or unreadable DOCX: {type(exc).__name__}: {exc}") from exc
     return LoadedDocument(text="\n\n".join(paras), title=title)
 
 

@@ -142,7 +142,10 @@ class IngestService:
             if root.is_dir():
                 for p in sorted(root.rglob("*")):
                     rel = p.relative_to(root).parts
-                    if p.is_file() and not any(part.startswith(".") for part in rel):
+                    # a broken symlink is listed too, so that it is reported as unreadable, not skipped
+                    if (p.is_file() or p.is_symlink() and not p.exists()) and not any(
+                        part.startswith(".") for part in rel
+                    ):
                         files.append(p)
             elif root.is_file():
                 files.append(root)

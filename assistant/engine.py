@@ -1,0 +1,199 @@
+"""AnswerEngine: question (+ history) in, a typed, verified, cited ``Answer`` out.
+
+    condense follow-up -> hybrid retrieve -> select evidence windows -> abstain? -> generate
+    (LLM with [n] citations, or extractive) -> verify every sentence -> Answer
+
+``ask``, ``aask`` and ``stream`` share ``prepare`` (everything up to generation) and ``finish``
+(verification and the Answer), so the sync, async and streaming paths cannot drift apart.
+
+Example::
+
+    engine = build_services(settings).engine
+    answer = engine.ask("What did South Korea do in response?")
+    for item in engine.stream("And Russia?", history=[...]):
+        print(item if isinstance(item, str) else item.citations)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from assistant.abstain import AbstentionModel
+from assistant.errors import EmptyQuestion, LLMUnavailable
+from assistant.evidence import EvidenceSelector
+from assistant.llm.base import complete
+from assistant.retrieval import HybridRetriever
+from assistant.schema import Answer, ChatTurn, Citation, Evidence, Grounding, RetrievedChunk
+from assistant.text import content_terms, sentence_spans
+from assistant.verify import GroundingVerifier
+from prompts import load_prompt
+
+if TYPE_CHECKING:
+    from assistant.services import Services
+
+log = logging.getLogger(__name__)
+REFUSAL = "NOT IN DOCUMENTS"
+_ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|him|her|his|there|then|such)\b", re.I)
+
+
+@dataclass
+class Prepared:
+    """Everything known before generation."""
+
+    question: str
+    query: str
+    chunks: list[RetrievedChunk]
+    evidence: list[Evidence]
+    features: tuple[float, ...]
+    p_answerable: float
+    abstain: bool
+    notices: list[str] = field(default_factory=list)
+
+
+class AnswerEngine:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.embedder = services.embedder
+        self.retriever = HybridRetriever(services.store, self.embedder, self.settings.retrieval)
+        self.selector = EvidenceSelector(self.embedder)
+        self.verifier = GroundingVerifier(self.embedder)
+        self.abstention = AbstentionModel.load(self.settings.retrieval.abstain_threshold)
+
+    # -- the three entry points ---------------------------------------------------------------
+    def ask(self, question: str, history: list[ChatTurn] | None = None,
+            document_ids: list[str] | None = None) -> Answer:
+        answer: Answer | None = None
+        for item in self.stream(question, history, document_ids):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    async def aask(self, question: str, history: list[ChatTurn] | None = None,
+                   document_ids: list[str] | None = None) -> Answer:
+        return await anyio.to_thread.run_sync(self.ask, question, history, document_ids)
+
+    def stream(self, question: str, history: list[ChatTurn] | None = None,
+               document_ids: list[str] | None = None) -> Iterator[str | Answer]:
+        """Yield answer tokens as they are generated, then the final verified ``Answer``."""
+        prep = self.prepare(question, history, document_ids)
+        if prep.abstain:
+            yield self.abstention_answer(prep)
+            return
+        llm = self.services.llm
+        if llm is None:
+            answer = self.extractive_answer(prep)
+            yield answer.answer
+            yield answer
+            return
+        pieces: list[str] = []
+        try:
+            for token in llm.stream(self._messages(prep), max_tokens=self.settings.llm.max_tokens):
+                pieces.append(token)
+                yield token
+        except LLMUnavailable as exc:
+            log.warning("LLM failed, answering extractively: %s", exc.message)
+            prep.notices.append(f"The language model failed ({exc.message}); showing the best passages instead.")
+            yield self.extractive_answer(prep)
+            return
+        yield self.finish(prep, "".join(pieces), llm.name)
+
+    # -- preparation --------------------------------------------------------------------------
+    def prepare(self, question: str, history: list[ChatTurn] | None = None,
+                document_ids: list[str] | None = None) -> Prepared:
+        question = (question or "").strip()
+        if not question:
+            raise EmptyQuestion("the question is empty: type a question about your documents")
+        if len(question) > self.settings.max_question_chars:
+            raise EmptyQuestion(f"the question is {len(question)} characters; the limit is {self.settings.max_question_chars}")
+        query = self.condense(question, history or [])
+        qvec = self.embedder.embed([query])[0]
+        chunks = self.retriever.retrieve(query, document_ids=document_ids, query_vector=qvec)
+        texts = self.services.store.doc_texts(c.document_id for c in chunks)
+        selection = self.selector.select(query, qvec, chunks, texts, k=self.settings.retrieval.evidence_k)
+        top_dense = max((c.dense for c in chunks), default=0.0)
+        features = (top_dense, selection.best_dense, selection.best_lexical)
+        p = self.abstention.probability(features)
+        return Prepared(question, query, chunks, selection.evidence, features, p,
+                        abstain=p < self.abstention.threshold or not selection.evidence)
+
+    def condense(self, question: str, history: list[ChatTurn]) -> str:
+        """A standalone question from a follow-up and the conversation before it."""
+        last_user = next((t.content.strip() for t in reversed(history) if t.role == "user" and t.content.strip()), "")
+        if not last_user:
+            return question
+        llm = self.services.llm
+        if llm is not None:
+            turns = "\n".join(f"{t.role}: {t.content.strip()[:400]}" for t in history[-4:])
+            prompt = load_prompt("condense").render(history=turns, question=question)
+            try:
+                text = complete(llm, [{"role": "user", "content": prompt}], max_tokens=60, stop=["\n"]).strip()
+                text = text.strip('"').splitlines()[0].strip() if text else ""
+                if 8 <= len(text) <= 3 * len(question) + len(last_user) and REFUSAL not in text:
+                    return text
+            except LLMUnavailable as exc:
+                log.warning("condense failed, using the deterministic rewrite: %s", exc.message)
+        standalone = len(content_terms(question, drop_question_words=True)) >= 3 and not _ANAPHORA.search(question)
+        return question if standalone else f"{question} (follow-up to: {last_user})"
+
+    # -- answers ------------------------------------------------------------------------------
+    def _messages(self, prep: Prepared) -> list[dict[str, str]]:
+        evidence = "\n".join(f"[{e.id}] {' '.join(e.text.split())}" for e in prep.evidence)
+        return [
+            {"role": "system", "content": load_prompt("answer_system").template},
+            {"role": "user", "content": load_prompt("answer_user").render(evidence=evidence, question=prep.query)},
+        ]
+
+    def finish(self, prep: Prepared, reply: str, backend: str) -> Answer:
+        """Verify a generated reply; fall back to the extractive answer when nothing survives."""
+        if REFUSAL.lower() in reply.lower() and len(reply) < 4 * len(REFUSAL):
+            prep.notices.append("The model found no answer in the passages; showing the best passages instead.")
+            return self.extractive_answer(prep)
+        verified = self.verifier.verify(reply, prep.evidence)
+        if not verified.sentences:
+            prep.notices.append("The model's answer could not be verified against the sources; "
+                                "showing the best passages instead.")
+            answer = self.extractive_answer(prep)
+            answer.grounding.unsupported = verified.unsupported
+            return answer
+        text = " ".join(f"{s} {''.join(f'[{n}]' for n in ids)}" for s, ids in verified.sentences)
+        return self._answer(prep, text, [n for _, ids in verified.sentences for n in ids],
+                            Grounding(score=verified.score, unsupported=verified.unsupported), backend)
+
+    def extractive_answer(self, prep: Prepared, max_sentences: int = 3) -> Answer:
+        """The best evidence sentences, each cited. Always grounded: the sentences are quotes."""
+        picked: list[tuple[str, int]] = []
+        for ev in prep.evidence[:2]:
+            if picked and ev.score < 0.9 * prep.evidence[0].score:
+                break
+            for s, e in sentence_spans(ev.text):
+                if len(picked) < max_sentences:
+                    picked.append((" ".join(ev.text[s:e].split()), ev.id))
+        text = " ".join(f"{s} [{n}]" for s, n in picked)
+        return self._answer(prep, text, [n for _, n in picked], Grounding(score=1.0 if picked else 0.0), "extractive")
+
+    def abstention_answer(self, prep: Prepared) -> Answer:
+        names = list(dict.fromkeys(Path(c.source).name for c in prep.chunks[:3]))
+        closest = f" The closest sources are: {', '.join(names)}." if names else ""
+        text = f"The documents do not cover this question, so I can't answer it from them.{closest}"
+        return Answer(answer=text, abstained=True, citations=[], grounding=Grounding(score=0.0), query=prep.query,
+                      notice=" ".join(prep.notices) or None, backend="abstain")
+
+    def _answer(self, prep: Prepared, text: str, cited: list[int], grounding: Grounding, backend: str) -> Answer:
+        by_id = {e.id: e for e in prep.evidence}
+        citations = [
+            Citation(id=n, document_id=by_id[n].document_id, source=by_id[n].source, quote=by_id[n].text,
+                     start=by_id[n].start, end=by_id[n].end, score=by_id[n].score)
+            for n in sorted(set(cited))
+        ]
+        return Answer(answer=text, abstained=False, citations=citations, grounding=grounding, query=prep.query,
+                      notice=" ".join(prep.notices) or None, backend=backend)
+

@@ -1,0 +1,201 @@
+"""Shared fixtures for every test package.
+
+* An autouse network guard: a test that opens a non-loopback connection fails (nothing here may
+  touch the network; loopback servers such as ``chroma run`` and uvicorn are fine).
+* ``settings`` (isolated ``data_dir`` under ``tmp_path``, extractive LLM) -> ``services``, which
+  reuses one session-wide MiniLM embedder (loading it is cheap, but not free).
+* ``chroma_server``: a real ``chroma run`` on loopback for the Chroma server mode.
+
+Subfolders add their own ``conftest.py`` for package-specific fixtures.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.services import Services
+from assistant.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+# -- network guard -------------------------------------------------------------------------------
+
+class NetworkBlocked(RuntimeError):
+    """Raised when a test tries to reach a non-loopback address."""
+
+
+def _is_loopback(host: Any) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode(errors="replace")
+    host = str(host).strip("[]")
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost: would need DNS, i.e. the network
+
+
+def _check(sock: socket.socket | None, address: Any) -> None:
+    if sock is not None and getattr(socket, "AF_UNIX", None) is not None and sock.family == socket.AF_UNIX:
+        return
+    if isinstance(address, (str, bytes)):  # an AF_UNIX path passed without a socket object
+        return
+    host = address[0] if isinstance(address, tuple) and address else address
+    if not _is_loopback(host):
+        raise NetworkBlocked(f"test tried to open a network connection to {address!r}; only loopback is allowed")
+
+
+@pytest.fixture(autouse=True)
+def _network_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that connects anywhere but 127.0.0.0/8, ::1, localhost or an AF_UNIX socket."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_create_connection = socket.create_connection
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        _check(self, address)
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> Any:
+        _check(self, address)
+        return real_connect_ex(self, address)
+
+    def create_connection(address: Any, *args: Any, **kw: Any) -> socket.socket:
+        _check(None, address)
+        return real_create_connection(address, *args, **kw)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+
+
+# -- settings and services -----------------------------------------------------------------------
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", llm={"backend": "extractive"})
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Any:
+    """One MiniLM embedder for the whole session (read-only, thread-safe)."""
+    from ingest.embedder import MiniLMEmbedding
+
+    return MiniLMEmbedding(batch_size=32, threads=2)
+
+
+def services_with(settings: Settings, embedder: Any, **kw: Any) -> Services:
+    """``Services(settings)`` that reuses an already loaded embedder instead of building its own."""
+    services = Services(settings, **kw)
+    services.__dict__["embedder"] = embedder  # Services.embedder is a functools.cached_property
+    return services
+
+
+@pytest.fixture
+def make_services(embedder: Any) -> Any:
+    """``make_services(settings, llm=...)``: more ``Services`` sharing the session embedder."""
+    return lambda settings, **kw: services_with(settings, embedder, **kw)
+
+
+@pytest.fixture
+def services(settings: Settings, embedder: Any) -> Services:
+    return services_with(settings, embedder)
+
+
+# -- subprocess helpers --------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for running ``assistant``/``python -m ingest`` in a child process:
+    the parent's, minus any ``ASSISTANT_*``, plus an isolated data dir and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env.update({
+        "ASSISTANT_DATA_DIR": str(data_dir),
+        "ASSISTANT_LLM__BACKEND": "extractive",
+        "PYTHONUNBUFFERED": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+    })
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> Any:
+    """``cli_env(**extra)``: a child-process environment whose data dir is ``tmp_path / "data"``
+    (the same as the ``settings`` fixture's, so a test can inspect what the child wrote)."""
+    return lambda **extra: subprocess_env(tmp_path / "data", **extra)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port with nothing listening (at the time of asking)."""
+    return free_port()
+
+
+# -- a real Chroma server ------------------------------------------------------------------------
+
+def _wait_for_heartbeat(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"`chroma run` exited with code {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last = exc
+        time.sleep(0.1)
+    raise RuntimeError(f"`chroma run` did not answer at {url} within {timeout:.0f} s: {last}")
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``chroma run`` on 127.0.0.1 for the session; yields its URL (``http://127.0.0.1:PORT``)."""
+    exe = Path(sys.executable).parent / "chroma"
+    if not exe.exists():
+        found = shutil.which("chroma")
+        if not found:
+            pytest.skip("the `chroma` executable is not installed next to the interpreter")
+        exe = Path(found)
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = (path.parent / f"chroma-server-{port}.log").open("wb")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_heartbeat(url, proc, timeout=30)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
