@@ -126,11 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["local", "openai", "extractive"], help="override ASSISTANT_LLM__BACKEND")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("eval", help="run the grounding evals")
-    p.add_argument("--suite", choices=["ci", "full"], default="ci")
+    p = sub.add_parser("eval", help="run the grounding evals (see evals/README.md)")
+    p.add_argument("--suite", choices=["ci", "full"], default="ci",
+                   help="ci: sample + 200 CLAP NQ questions; full: sample + all 600")
     p.add_argument("--backend", choices=["local", "openai", "extractive"], default="extractive")
-    p.add_argument("--report", default="eval-report", help="folder for report.json, report.md, chart.png")
+    p.add_argument("--report", default="eval-report", help="folder for report.json, report.md, chart.png (and the eval indexes)")
     p.add_argument("--limit", type=int, default=0, help="at most this many questions per dataset (0 = all)")
+    p.add_argument("--answer-limit", type=int, default=None,
+                   help="CLAP NQ: generate answers for at most N answerable + N unanswerable questions (retrieval and "
+                        "abstention still cover all); default 25 with --backend local, else 0 = no cap")
+    p.add_argument("--datasets", nargs="+", choices=["sample", "clapnq"], default=None, help="default: both")
+    p.add_argument("--no-gate", action="store_true", help="report only; do not fail on thresholds")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--judge-url", default="", help="optional LLM judge: an OpenAI-compatible base URL (off by default)")
+    p.add_argument("--judge-model", default="", help="the judge's model name")
+    p.add_argument("--judge-key-env", default="", metavar="NAME", help="environment variable holding the judge's API key")
     p.set_defaults(func=cmd_eval)
     return parser
 

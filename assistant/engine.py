@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 REFUSAL = "NOT IN DOCUMENTS"
-_ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|him|her|his|there|then|such)\b", re.I)
+_CONTINUATION = re.compile(r"^\s*(and|but|also|so|what about|how about)\b", re.I)
+_ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|these|those|he|she|him|her|his)\b", re.I)
 
 
 @dataclass
@@ -141,8 +142,9 @@ class AnswerEngine:
                     return text
             except LLMUnavailable as exc:
                 log.warning("condense failed, using the deterministic rewrite: %s", exc.message)
-        standalone = len(content_terms(question, drop_question_words=True)) >= 3 and not _ANAPHORA.search(question)
-        return question if standalone else f"{question} (follow-up to: {last_user})"
+        follow_up = (_ANAPHORA.search(question) or _CONTINUATION.match(question)
+                     or len(content_terms(question, drop_question_words=True)) <= 1)
+        return f"{question} (follow-up to: {last_user})" if follow_up else question
 
     # -- answers ------------------------------------------------------------------------------
     def _messages(self, prep: Prepared) -> list[dict[str, str]]:

@@ -199,3 +199,106 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+# -- real documents of each format ---------------------------------------------------------------
+
+def _make_pdf(path: Path, pages: list[str], title: str = "") -> Path:
+    """A real PDF with one text line per page (matplotlib embeds real, extractable text)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
+    with PdfPages(path) as pdf:
+        for text in pages:
+            fig = Figure(figsize=(8.5, 11))
+            fig.text(0.05, 0.9, text, fontsize=9)
+            pdf.savefig(fig)
+        if title:
+            pdf.infodict()["Title"] = title
+    return path
+
+
+def _make_docx(path: Path, paragraphs: list[str], title: str = "", table: list[list[str]] | None = None) -> Path:
+    import docx
+
+    document = docx.Document()
+    for p in paragraphs:
+        document.add_paragraph(p)
+    if table:
+        t = document.add_table(rows=len(table), cols=len(table[0]))
+        for r, row in enumerate(table):
+            for c, cell in enumerate(row):
+                t.cell(r, c).text = cell
+    if title:
+        document.core_properties.title = title
+    document.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def make_pdf() -> Any:
+    """``make_pdf(path, ["page 1 text", "page 2 text"], title="")`` writes a real PDF."""
+    return _make_pdf
+
+
+@pytest.fixture(scope="session")
+def make_docx() -> Any:
+    """``make_docx(path, ["paragraph", ...], title="", table=[[...], ...])`` writes a real DOCX."""
+    return _make_docx
+
+
+# -- shared data ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def clapnq_passages() -> list[tuple[str, str]]:
+    """(title, text) of the 300 answerable CLAP NQ dev passages (skips if the shared data is absent)."""
+    import json
+
+    path = SHARED_DATA / "clapnq_dev" / "clapnq_dev_answerable.jsonl"
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path}")
+    out = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            passage = json.loads(line)["passages"][0]
+            out.append((passage["title"], passage["text"]))
+    return out
+
+
+# -- index invariants ----------------------------------------------------------------------------
+
+def check_index(store: Any) -> dict[str, Any]:
+    """Assert the invariants every finished ingest run must leave behind, and return the ledger.
+
+    No orphan chunks (every chunk's ``(doc_id, version)`` is a committed document's), each document
+    has exactly the number of chunks its ledger record says, no duplicate chunk ids or spans, and
+    every chunk's text is ``doc_text[start:end]``.
+    """
+    ledger = store.docs()
+    chunks = store.all_chunks()
+    ids = [cid for cid, _, _ in chunks]
+    assert len(ids) == len(set(ids)), "duplicate chunk ids"
+    per_doc: dict[str, int] = {}
+    spans: set[tuple[str, int, int]] = set()
+    texts = store.doc_texts(ledger)
+    for cid, meta, text in chunks:
+        doc = ledger.get(meta["doc_id"])
+        assert doc is not None, f"orphan chunk {cid}: no committed document {meta['doc_id']}"
+        assert meta["version"] == doc.hash, f"orphan chunk {cid}: version {meta['version']} != {doc.hash}"
+        span = (meta["doc_id"], meta["start"], meta["end"])
+        assert span not in spans, f"duplicate chunk span {span}"
+        spans.add(span)
+        assert texts[meta["doc_id"]][meta["start"]:meta["end"]] == text, f"chunk {cid} is not doc_text[start:end]"
+        per_doc[meta["doc_id"]] = per_doc.get(meta["doc_id"], 0) + 1
+    for doc_id, doc in ledger.items():
+        assert per_doc.get(doc_id, 0) == doc.chunks, f"{doc.source}: {per_doc.get(doc_id, 0)} chunks, ledger says {doc.chunks}"
+    return ledger
+
+
+@pytest.fixture(scope="session")
+def index_invariants() -> Any:
+    """``index_invariants(store)``: assert no orphan/duplicate chunks and exact spans; returns the ledger."""
+    return check_index

@@ -1,0 +1,80 @@
+"""The app factory: ``create_app(services)`` -> the FastAPI app (REST under /v1, the Gradio chat at /).
+
+Example::
+
+    app = create_app(build_services(Settings()))           # what `assistant serve` runs
+    app = create_app(services, ui=False)                   # API only (tests, headless servers)
+
+Everything is configured from ``services.settings`` here, at construction: bearer auth on /v1 when
+``api_key`` is set, CORS when ``cors_origins`` is set, request body limits (1 MB for JSON,
+``max_upload_mb`` for uploads).
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException
+from starlette.routing import Match, Mount
+
+from assistant.api import routes_ask, routes_documents, routes_health, routes_openai
+from assistant.api.deps import require_api_key
+from assistant.api.errors import install_error_handlers
+from assistant.api.limits import MiB, BodyLimitMiddleware
+from assistant.services import Services
+
+API_PREFIX = "/v1"
+JSON_BODY_LIMIT = MiB
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def create_app(services: Services, *, ui: bool = True) -> FastAPI:
+    settings = services.settings
+    app = FastAPI(
+        title="Grounded assistant",
+        summary="Answers from your own documents, with verified citations.",
+        version="0.1.0",
+        docs_url="/docs",
+    )
+    app.state.services = services
+    install_error_handlers(app)
+
+    upload_limit = int(settings.max_upload_mb * MiB) + MULTIPART_OVERHEAD
+    app.add_middleware(BodyLimitMiddleware, prefix=API_PREFIX, default=JSON_BODY_LIMIT,
+                       overrides={("POST", f"{API_PREFIX}/documents"): upload_limit})
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
+
+    app.include_router(routes_health.router)
+    auth = [Depends(require_api_key)]
+    for feature in (routes_ask, routes_openai, routes_documents):
+        app.include_router(feature.router, prefix=API_PREFIX, dependencies=auth)
+    # Unknown /v1 paths must get JSON errors even when the UI is mounted at "/" and would catch them.
+    app.add_api_route(f"{API_PREFIX}/{{path:path}}", _api_not_found, include_in_schema=False,
+                      methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+
+    if ui:
+        import gradio as gr
+
+        from ui.chat import build_ui
+
+        app = gr.mount_gradio_app(app, build_ui(services), path="/")
+    return app
+
+
+async def _api_not_found(request: Request, path: str) -> None:
+    """404 for an unknown /v1 path; 405 (with ``Allow``) when the path exists for other methods."""
+    allowed = set()
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        probe = {**request.scope, "method": method, "path_params": {}}
+        for route in request.app.router.routes:
+            if isinstance(route, Mount) or getattr(route, "endpoint", None) is _api_not_found:
+                continue  # the UI mounted at "/" matches every path
+            if route.matches(probe)[0] == Match.FULL:
+                allowed.add(method)
+                break
+    if allowed:
+        raise HTTPException(405, f"{request.method} is not allowed on {request.url.path}",
+                            headers={"Allow": ", ".join(sorted(allowed))})
+    raise HTTPException(404, f"no route {request.method} {request.url.path}; see /docs")

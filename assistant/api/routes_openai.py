@@ -1,0 +1,82 @@
+"""``POST /v1/chat/completions``: the OpenAI chat API over the grounded engine.
+
+The assistant content is always the *verified* answer, the same text ``/v1/ask`` returns, so every
+``[n]`` matches an entry of the extra top-level ``citations`` field. With ``stream: true`` the verified
+answer is streamed in ``chat.completion.chunk`` pieces once it is verified (OpenAI clients cannot take
+back streamed text, and raw model tokens can cite the wrong passage); while the model generates,
+SSE comments keep the connection alive. The last chunk before ``[DONE]`` carries ``citations``,
+``grounding`` and ``abstained``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from assistant.api.deps import ServicesDep
+from assistant.api.errors import error_payload
+from assistant.api.schemas import ERROR_RESPONSES, ChatCompletion, ChatCompletionBody, check_question, completion_id
+from assistant.api.streaming import first_item, rest_in_thread
+from assistant.errors import AssistantError
+from assistant.schema import Answer
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["openai"], responses=ERROR_RESPONSES)
+_PIECES = re.compile(r"\s*\S+")
+KEEPALIVE_S = 1.0
+
+
+@router.post("/chat/completions", response_model=ChatCompletion,
+             responses={200: {"content": {"text/event-stream": {}},
+                              "description": "chat.completion, or chat.completion.chunk events with stream=true"}})
+async def chat_completions(body: ChatCompletionBody, services: ServicesDep) -> Any:
+    question, history = body.question_and_history()
+    check_question(question, services.settings.max_question_chars, loc=("body", "messages"))
+    if not body.stream:
+        answer = await services.engine.aask(question, history)
+        return ChatCompletion.from_answer(answer, body.model)
+    stream = services.engine.stream(question, history)
+    first = await first_item(stream)  # errors before generation keep their HTTP status
+    return StreamingResponse(_chunks(rest_in_thread(first, stream), body.model), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _data(obj: Any) -> str:
+    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+
+
+async def _chunks(items: AsyncIterator[str | Answer], model: str) -> AsyncIterator[str]:
+    cid, created = completion_id(), int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        return _data({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        answer: Answer | None = None
+        last_beat = time.monotonic()
+        async for item in items:
+            if isinstance(item, Answer):
+                answer = item
+            elif time.monotonic() - last_beat >= KEEPALIVE_S:
+                last_beat = time.monotonic()
+                yield ": generating\n\n"
+        assert answer is not None, "the engine stream ended without an Answer"
+        for piece in _PIECES.findall(answer.answer):
+            yield chunk({"content": piece})
+        yield chunk({}, "stop", citations=[c.model_dump() for c in answer.citations],
+                    grounding=answer.grounding.model_dump(), abstained=answer.abstained, notice=answer.notice)
+    except AssistantError as exc:
+        yield _data(error_payload(exc.code, exc.message))
+    except Exception:
+        log.exception("chat completion stream failed")
+        yield _data(error_payload("internal_error", "internal server error; the details are in the server log"))
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,191 @@
+"""Request and response bodies of the REST API (the engine's own types live in ``assistant.schema``).
+
+Limits that depend on settings (``max_question_chars``) are checked by ``check_question`` at request
+time; the static bounds here keep any single request small.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from assistant.schema import Answer, ChatTurn, Citation, Grounding, IngestReport
+
+MAX_HISTORY_TURNS = 50
+MAX_TURN_CHARS = 20_000
+MAX_DOCUMENT_IDS = 100
+
+
+def check_question(question: str, max_chars: int, loc: tuple[str, ...] = ("body", "question")) -> None:
+    """422 when the question is over ``settings.max_question_chars`` (known only at run time)."""
+    if len(question) > max_chars:
+        raise RequestValidationError([{
+            "type": "string_too_long", "loc": loc, "input": None,
+            "msg": f"the question is {len(question)} characters; the limit is {max_chars}",
+        }])
+
+
+# -- /v1/ask ---------------------------------------------------------------------------------------
+
+class HistoryTurn(ChatTurn):
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(max_length=MAX_TURN_CHARS)
+
+
+class AskBody(BaseModel):
+    """``POST /v1/ask`` and ``POST /v1/ask/stream``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"question": "What did South Korea do in response?", "history": []}]},
+    )
+
+    question: str = Field(min_length=1, description="Leading/trailing whitespace is ignored")
+    history: list[HistoryTurn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
+    document_ids: list[str] | None = Field(None, max_length=MAX_DOCUMENT_IDS,
+                                           description="Answer only from these documents")
+
+    @field_validator("question", mode="before")
+    @classmethod
+    def _strip(cls, v: Any) -> Any:
+        return v.strip() if isinstance(v, str) else v
+
+
+class StreamToken(BaseModel):
+    """``data`` of an ``event: token`` on ``/v1/ask/stream``."""
+
+    text: str
+
+
+# -- /v1/chat/completions --------------------------------------------------------------------------
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str = "text"
+    text: str = ""
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(p.text for p in self.content if p.type == "text")
+        return self.content or ""
+
+
+class ChatCompletionBody(BaseModel):
+    """The OpenAI request. Unknown OpenAI parameters (top_p, n, user, ...) are accepted and ignored,
+    as are ``max_tokens`` and ``temperature``: the server's settings decide generation."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = "grounded-assistant"
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_HISTORY_TURNS + 10)
+    stream: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+    @model_validator(mode="after")
+    def _has_question(self) -> ChatCompletionBody:
+        if not any(m.role == "user" and m.text.strip() for m in self.messages):
+            raise ValueError("messages must contain a non-empty user message (the question)")
+        return self
+
+    def question_and_history(self) -> tuple[str, list[ChatTurn]]:
+        """The last user message is the question; earlier user/assistant messages are the history."""
+        last = max(i for i, m in enumerate(self.messages) if m.role == "user" and m.text.strip())
+        history = [ChatTurn(role=m.role, content=m.text) for m in self.messages[:last]
+                   if m.role in ("user", "assistant")]
+        return self.messages[last].text.strip(), history
+
+
+class CompletionMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class CompletionChoice(BaseModel):
+    index: int = 0
+    message: CompletionMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's ``chat.completion`` plus the grounding data as extra top-level fields."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    citations: list[Citation]
+    grounding: Grounding
+    abstained: bool
+    notice: str | None = None
+
+    @classmethod
+    def from_answer(cls, answer: Answer, model: str) -> ChatCompletion:
+        return cls(id=completion_id(), created=int(time.time()), model=model,
+                   choices=[CompletionChoice(message=CompletionMessage(content=answer.answer))],
+                   citations=answer.citations, grounding=answer.grounding, abstained=answer.abstained,
+                   notice=answer.notice)
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+
+
+# -- /v1/documents ---------------------------------------------------------------------------------
+
+class UploadResult(IngestReport):
+    """The ingest report of an upload, with the ids of the documents added or updated."""
+
+    document_ids: list[str] = Field(default_factory=list)  # type: ignore[assignment]  # shown here
+
+
+class DeleteResult(BaseModel):
+    id: str
+    deleted: bool = True
+    chunks_removed: int
+
+
+# -- health ----------------------------------------------------------------------------------------
+
+class Check(BaseModel):
+    ok: bool
+    detail: str
+    documents: int | None = None
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, Check]
+    error: dict[str, str] | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorBody} for s in (400, 401, 409, 413, 422, 500, 503)
+}

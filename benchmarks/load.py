@@ -1,0 +1,279 @@
+"""Load benchmark for ``POST /v1/ask``: concurrent clients for a fixed time, then throughput and latency.
+
+By default it builds a throw-away index in a temp dir (the sample article plus the CLAP NQ dev passages,
+about 800 chunks), starts ``assistant serve`` on a free loopback port in a subprocess, warms it up, runs
+``--concurrency`` clients for ``--duration`` seconds over a pool of varied questions (the CLAP NQ questions
+and questions about the sample), and prints requests/s, p50/p95/p99 latency, errors, and one JSON line.
+
+    python benchmarks/load.py                                  # extractive backend, 8 clients, 20 s
+    python benchmarks/load.py --backend local --duration 60 --concurrency 3
+    python benchmarks/load.py --url http://127.0.0.1:8000      # an already running, already indexed server
+
+Loopback only; every loop is bounded by the duration (and each request by --timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = REPO_ROOT / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
+SAMPLE_QUESTIONS = [
+    "What did South Korea do in response?",
+    "Why did North Korea send troops to Russia?",
+    "How many North Korean soldiers are in Ukraine?",
+    "What weapons might South Korea supply to Ukraine?",
+    "How did Russia react to the reports?",
+    "What are the global consequences of North Korean involvement?",
+]
+TARGET = {"rps": 50.0, "p95_ms": 200.0, "errors": 0}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", help="benchmark this running server (loopback) instead of starting one; "
+                                 "it must already have documents indexed")
+    p.add_argument("--backend", choices=["extractive", "local"], default="extractive",
+                   help="LLM backend of the started server (default: extractive)")
+    p.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default: 8)")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds of measured load (default: 20)")
+    p.add_argument("--warmup", type=float, default=5.0, help="seconds of unmeasured load first (default: 5)")
+    p.add_argument("--timeout", type=float, default=180.0, help="per-request timeout in seconds (default: 180)")
+    p.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "clapnq_dev",
+                   help="folder with CLAP NQ clapnq_dev_*.jsonl (default: ../shared/data/clapnq_dev)")
+    p.add_argument("--max-passages", type=int, default=600, help="CLAP NQ passages to index (default: 600)")
+    p.add_argument("--api-key", default="", help="bearer key for --url servers that require one")
+    p.add_argument("--keep", action="store_true", help="keep the temp data dir and server log")
+    args = p.parse_args(argv)
+    if not 1 <= args.concurrency <= 256:
+        p.error(f"--concurrency must be within 1..256, got {args.concurrency}")
+    if not 0 < args.duration <= 3600:
+        p.error(f"--duration must be within (0, 3600] seconds, got {args.duration}")
+    if args.url and not _is_loopback(args.url):
+        p.error(f"--url must be a loopback address (127.0.0.1, ::1, localhost), got {args.url}")
+    return args
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- corpus and questions ----------------------------------------------------------------------------
+
+def load_clap(data: Path, max_passages: int) -> tuple[list[tuple[str, str]], list[str]]:
+    """(title, text) passages and the questions of every ``clapnq_dev_*.jsonl`` under ``data``."""
+    passages, questions = [], []
+    files = sorted(data.glob("clapnq_dev_*.jsonl"))
+    if not files:
+        raise SystemExit(f"no clapnq_dev_*.jsonl under {data}: pass --data")
+    for path in files:
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                questions.append(row["input"])
+                for passage in row["passages"]:
+                    if len(passages) < max_passages:
+                        passages.append((passage["title"], passage["text"]))
+    return passages, questions
+
+
+def write_corpus(passages: list[tuple[str, str]], folder: Path) -> None:
+    folder.mkdir(parents=True)
+    (folder / SAMPLE.name).write_bytes(SAMPLE.read_bytes())
+    for i, (title, text) in enumerate(passages):
+        (folder / f"clap-{i:04d}.txt").write_text(f"{title}\n\n{text}\n", encoding="utf-8")
+
+
+# -- the server ----------------------------------------------------------------------------------
+
+def server_env(data_dir: Path, backend: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env.update({"ASSISTANT_DATA_DIR": str(data_dir), "ASSISTANT_LLM__BACKEND": backend,
+                "ANONYMIZED_TELEMETRY": "False", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def ingest(corpus: Path, env: dict[str, str]) -> dict:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "assistant", "ingest", str(corpus), "--json"], env=env,
+                         capture_output=True, text=True, timeout=1800, check=False)
+    if out.returncode not in (0, 1):
+        raise SystemExit(f"ingest failed ({out.returncode}): {out.stderr[-2000:]}")
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+    return report
+
+
+def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    log = log_path.open("wb")
+    return subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"the server exited with code {proc.returncode}; see its log")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit(f"the server at {url} did not answer /healthz within {timeout:.0f} s")
+
+
+# -- the load --------------------------------------------------------------------------------------
+
+async def run_load(url: str, questions: list[str], concurrency: int, duration: float, timeout: float,
+                   headers: dict[str, str], offset: int = 0) -> dict:
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    abstained = 0
+    counter = offset
+    end = time.monotonic() + duration
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal counter, abstained
+        while time.monotonic() < end:
+            question = questions[counter % len(questions)]
+            counter += 1
+            started = time.perf_counter()
+            try:
+                resp = await http.post("/v1/ask", json={"question": question})
+                elapsed = time.perf_counter() - started
+                if resp.status_code == 200:
+                    latencies.append(elapsed)
+                    abstained += bool(resp.json().get("abstained"))
+                else:
+                    errors[f"http_{resp.status_code}"] += 1
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] += 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits, headers=headers) as http:
+        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    return {"latencies": latencies, "errors": errors, "abstained": abstained, "wall": wall, "next": counter}
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summarize(result: dict, args: argparse.Namespace, extra: dict) -> dict:
+    lat = result["latencies"]
+    n_err = sum(result["errors"].values())
+    summary = {
+        "backend": args.backend if not args.url else "remote",
+        "concurrency": args.concurrency,
+        "duration_s": round(result["wall"], 2),
+        "requests": len(lat) + n_err,
+        "ok": len(lat),
+        "rps": round(len(lat) / result["wall"], 2) if result["wall"] else 0.0,
+        "p50_ms": round(percentile(lat, 50) * 1000, 1),
+        "p95_ms": round(percentile(lat, 95) * 1000, 1),
+        "p99_ms": round(percentile(lat, 99) * 1000, 1),
+        "max_ms": round(max(lat) * 1000, 1) if lat else None,
+        "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
+        "errors": n_err,
+        "error_kinds": dict(result["errors"]),
+        "abstained": result["abstained"],
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        **extra,
+    }
+    if summary["backend"] == "extractive":
+        summary["target_met"] = (summary["rps"] >= TARGET["rps"] and summary["p95_ms"] <= TARGET["p95_ms"]
+                                 and n_err == TARGET["errors"])
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    passages, clap_questions = load_clap(args.data, args.max_passages)
+    questions = [q for pair in zip(clap_questions, SAMPLE_QUESTIONS * (len(clap_questions) // 6 + 1)) for q in pair]
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    extra: dict = {"questions": len(set(questions))}
+    proc = None
+    tmp = Path(tempfile.mkdtemp(prefix="assistant-load-"))
+    try:
+        if args.url:
+            url = args.url.rstrip("/")
+        else:
+            env = server_env(tmp / "data", args.backend)
+            write_corpus(passages, tmp / "corpus")
+            print(f"indexing {len(passages) + 1} documents into {tmp / 'data'} ...", flush=True)
+            report = ingest(tmp / "corpus", env)
+            extra.update(documents=report["documents"]["added"], chunks=report["chunks"]["added"],
+                         ingest_s=report["wall_s"])
+            print(f"  {extra['documents']} documents, {extra['chunks']} chunks in {report['wall_s']} s", flush=True)
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            proc = start_server(env, port, tmp / "server.log")
+        wait_ready(url, proc)
+        print(f"warming up {url} for {args.warmup:.0f} s ...", flush=True)
+        warm = asyncio.run(run_load(url, questions, args.concurrency, args.warmup, args.timeout, headers))
+        if warm["errors"]:
+            print(f"  warm-up errors: {dict(warm['errors'])}", flush=True)
+        print(f"measuring: {args.concurrency} clients x {args.duration:.0f} s against POST /v1/ask ...", flush=True)
+        result = asyncio.run(run_load(url, questions, args.concurrency, args.duration, args.timeout, headers,
+                                      offset=warm["next"]))
+        s = summarize(result, args, extra)
+        print(f"requests/s {s['rps']}  (ok {s['ok']}, errors {s['errors']} {s['error_kinds'] or ''})")
+        print(f"latency ms p50 {s['p50_ms']}  p95 {s['p95_ms']}  p99 {s['p99_ms']}  max {s['max_ms']}")
+        print(f"abstained {s['abstained']}; load average {s['load_avg_1m']}"
+              + (f"; target (>= {TARGET['rps']:.0f} rps, p95 <= {TARGET['p95_ms']:.0f} ms, 0 errors) "
+                 f"{'met' if s['target_met'] else 'MISSED'}" if "target_met" in s else ""))
+        print(json.dumps(s))
+        return 0 if s["errors"] == 0 else 1
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if args.keep:
+            print(f"data dir and server log kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""The eval datasets, as one ``EvalItem`` shape: the sample-document questions and CLAP NQ dev.
+
+* ``sample``: ``evals/data/sample_questions.jsonl``, written by the team for this project over
+  ``data/sample/north-korean-troops-in-ukraine.txt``. Each answerable question lists the facts a
+  correct answer must contain (each fact a list of acceptable phrasings) and the supporting passage
+  (an exact substring of the document). Follow-ups name the question they follow (``follows``).
+* ``clapnq``: CLAP NQ dev (see ``evals/clapnq.py``); the corpus is always all 600 passages, pooled.
+  Suite ``ci`` asks the first 100 answerable and the first 100 unanswerable questions (file order);
+  suite ``full`` asks all 600.
+
+Example::
+
+    items = sample_items()                    # 31 EvalItem
+    ds = clapnq_dataset("ci")                 # Dataset(name="clapnq", items=[...200], corpus=[...600])
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from evals.clapnq import ClapItem, load_clapnq, write_corpus
+
+SAMPLE_QUESTIONS = "sample_questions.jsonl"
+SAMPLE_DOCUMENT = Path(__file__).resolve().parent.parent / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
+CI_PER_CLASS = 100
+SUITES = ("ci", "full")
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One question. ``gold`` is the gold file name (CLAP) or the supporting passage (sample)."""
+
+    id: str
+    question: str
+    answerable: bool
+    gold: str = ""
+    answers: tuple[str, ...] = ()  # CLAP NQ reference answers (token F1)
+    facts: tuple[tuple[str, ...], ...] = ()  # sample: required facts, each a tuple of alternatives
+    follows: str = ""  # id of the question whose turn this follow-up needs
+    kind: str = ""  # free-text label of unanswerable sample questions (false premise, off-topic, ...)
+
+
+@dataclass
+class Dataset:
+    """Questions plus how to build their index; ``gold_kind`` says how ``EvalItem.gold`` is matched."""
+
+    name: str
+    items: list[EvalItem]
+    gold_kind: str  # "file" (cited/retrieved source file name) or "span" (overlap with the passage)
+    corpus_writer: object = None  # callable(folder) -> list[Path] to ingest
+    notes: list[str] = field(default_factory=list)
+
+
+def sample_items(path: Path | None = None) -> list[EvalItem]:
+    """The sample-document questions, in file order (a follow-up always after the question it follows)."""
+    text = path.read_text(encoding="utf-8") if path else (resources.files("evals") / "data" / SAMPLE_QUESTIONS).read_text(encoding="utf-8")
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        follows = d.get("follows") or ""
+        if follows and follows not in seen:
+            raise ValueError(f"{SAMPLE_QUESTIONS}:{n}: {d['id']!r} follows {follows!r}, which must come earlier in the file")
+        if d["answerable"] and not (d.get("facts") and d.get("passage")):
+            raise ValueError(f"{SAMPLE_QUESTIONS}:{n}: answerable question {d['id']!r} needs facts and a passage")
+        items.append(EvalItem(
+            id=d["id"], question=d["question"], answerable=bool(d["answerable"]), gold=d.get("passage", ""),
+            facts=tuple(tuple(alts) for alts in d.get("facts", [])), follows=follows, kind=d.get("kind", ""),
+        ))
+        seen.add(d["id"])
+    return items
+
+
+def sample_dataset(suite: str = "ci", document: Path = SAMPLE_DOCUMENT) -> Dataset:
+    """The sample questions (same in both suites) over the one sample document."""
+    _check_suite(suite)
+    if not document.is_file():
+        raise FileNotFoundError(f"the sample document is missing: {document}")
+    return Dataset("sample", sample_items(), gold_kind="span", corpus_writer=lambda folder: [document])
+
+
+def clap_subset(items: list[ClapItem], suite: str) -> list[ClapItem]:
+    """``ci``: the first 100 answerable + first 100 unanswerable by file order; ``full``: all."""
+    _check_suite(suite)
+    if suite == "full":
+        return list(items)
+    answerable = [i for i in items if i.answerable][:CI_PER_CLASS]
+    unanswerable = [i for i in items if not i.answerable][:CI_PER_CLASS]
+    return answerable + unanswerable
+
+
+def clapnq_dataset(suite: str = "ci") -> Dataset:
+    """CLAP NQ questions for ``suite``; the corpus is always all 600 passages (retrieval over the pool)."""
+    pool = load_clapnq()
+    items = [
+        EvalItem(id=c.id, question=c.question, answerable=c.answerable, gold=c.filename, answers=c.answers)
+        for c in clap_subset(pool, suite)
+    ]
+
+    def corpus(folder: Path) -> list[Path]:
+        write_corpus(pool, folder)
+        return [folder]
+
+    return Dataset("clapnq", items, gold_kind="file", corpus_writer=corpus)
+
+
+def load_datasets(suite: str, names: tuple[str, ...] = ("sample", "clapnq")) -> list[Dataset]:
+    builders = {"sample": sample_dataset, "clapnq": clapnq_dataset}
+    unknown = [n for n in names if n not in builders]
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; choose from {sorted(builders)}")
+    return [builders[n](suite) for n in names]
+
+
+def _check_suite(suite: str) -> None:
+    if suite not in SUITES:
+        raise ValueError(f"suite must be one of {SUITES}, got {suite!r}")

@@ -1,0 +1,84 @@
+"""Fixtures for the REST API tests: real Services (real MiniLM embedder, real embedded Chroma) on a
+temporary data dir with the sample article ingested, the app over them, and an in-process client.
+
+* ``index_dir`` (session): a data dir with the sample ingested once; read-only tests share it.
+* ``make_app(llm=None, data_dir=None, **settings)``: ``create_app(Services(...), ui=False)``.
+* ``client`` / ``make_client(app)``: ``httpx.AsyncClient`` over ``httpx.ASGITransport``.
+* ``serve(app)``: a real uvicorn server on a free loopback port, in a background thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from assistant.api.app import create_app
+
+from api_helpers import SAMPLE, build_services
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Path:
+    data_dir = tmp_path_factory.mktemp("api-index") / "data"
+    report = build_services(embedder, data_dir).ingestor.ingest([SAMPLE])
+    assert report.documents["added"] == 1, report
+    return data_dir
+
+
+@pytest.fixture
+def make_app(embedder: Any, index_dir: Path) -> Callable[..., FastAPI]:
+    def make(llm: Any = None, data_dir: Path | None = None, **overrides: Any) -> FastAPI:
+        return create_app(build_services(embedder, data_dir or index_dir, llm, **overrides), ui=False)
+
+    return make
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
+    async with contextlib.AsyncExitStack() as stack:
+        async def make(app: FastAPI, **kw: Any) -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            return await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60, **kw))
+
+        yield make
+
+
+@pytest.fixture
+async def client(make_app: Callable[..., FastAPI], make_client: Any) -> httpx.AsyncClient:
+    """A client of the extractive app over the shared sample index."""
+    return await make_client(make_app())
+
+
+@contextlib.contextmanager
+def _serve(app: FastAPI) -> Iterator[str]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 30 s")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def serve() -> Callable[[FastAPI], contextlib.AbstractContextManager[str]]:
+    """``with serve(app) as base_url:`` a real uvicorn server on 127.0.0.1."""
+    return _serve

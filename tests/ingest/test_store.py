@@ -1,0 +1,156 @@
+"""ingest/store.py: the chunk index and the ledger in a real Chroma (embedded, and a real server)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from assistant.errors import DocumentNotFound, StoreUnavailable
+from assistant.settings import Settings
+from ingest.store import ChromaStore, ChunkRecord
+
+
+def _records(doc_id: str, version: str, texts: list[str], source: str = "/docs/a.txt") -> list[ChunkRecord]:
+    out, offset = [], 0
+    for n, text in enumerate(texts):
+        out.append(ChunkRecord(doc_id=doc_id, version=version, n=n, text=text, start=offset,
+                               end=offset + len(text), source=source, title="A", page=n + 1))
+        offset += len(text) + 1
+    return out
+
+
+def _write_and_commit(store: ChromaStore, embedder, doc_id: str, version: str, texts: list[str]) -> None:  # noqa: ANN001
+    records = _records(doc_id, version, texts)
+    store.write_chunks(records, embedder.embed(texts))
+    store.commit_document(doc_id, version=version, source=records[0].source, title="A",
+                          text=" ".join(texts), chunks=len(records))
+
+
+@pytest.fixture
+def store(settings: Settings) -> ChromaStore:
+    return ChromaStore.from_settings(settings)
+
+
+def test_commit_makes_a_document_visible(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    assert store.docs() == {} and store.generation() == 0
+    _write_and_commit(store, embedder, "d1", "v1", ["Glaciers carve valleys.", "Moraines mark their edges."])
+    docs = store.docs()
+    assert list(docs) == ["d1"]
+    info = docs["d1"]
+    assert (info.chunks, info.hash, info.source, info.title) == (2, "v1", "/docs/a.txt", "A")
+    assert info.chars == len("Glaciers carve valleys. Moraines mark their edges.")
+    assert store.doc_text("d1") == "Glaciers carve valleys. Moraines mark their edges."
+    assert store.doc_texts(["d1", "d1"]) == {"d1": "Glaciers carve valleys. Moraines mark their edges."}
+    assert store.existing_chunk_count("d1", "v1") == 2
+    assert store.existing_chunk_count("d1", "other") == 0
+    assert store.generation() == 1
+    assert store.chunk_count() == 2
+
+
+def test_chunk_metadata_round_trips(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    _write_and_commit(store, embedder, "d1", "v1", ["Glaciers carve valleys.", "Moraines mark their edges."])
+    chunks = sorted(store.all_chunks())
+    assert [c[0] for c in chunks] == ["d1:v1:0", "d1:v1:1"]
+    meta = chunks[1][1]
+    assert meta == {"doc_id": "d1", "version": "v1", "n": 1, "start": 24, "end": 50,
+                    "source": "/docs/a.txt", "title": "A", "page": 2}
+    assert chunks[1][2] == "Moraines mark their edges."
+
+
+def test_query_returns_cosine_similarity(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    texts = ["Glaciers carve valleys.", "The stock market fell sharply.", "Penguins live in Antarctica."]
+    _write_and_commit(store, embedder, "d1", "v1", texts)
+    hits = store.query(embedder.embed(["The stock market fell sharply."])[0], n=10)
+    assert len(hits) == 3  # n is capped at the collection size
+    assert hits[0][2] == "The stock market fell sharply."
+    assert hits[0][3] == pytest.approx(1.0, abs=1e-3)
+    assert hits[0][3] > hits[1][3] >= hits[2][3]
+    only = store.query(embedder.embed(["ice"])[0], n=5, where={"n": 2})
+    assert [h[0] for h in only] == ["d1:v1:2"]
+
+
+def test_query_on_empty_index(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    assert store.query(embedder.embed(["anything"])[0], n=5) == []
+
+
+def test_sweep_deletes_uncommitted_and_superseded_chunks(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    _write_and_commit(store, embedder, "d1", "v1", ["Old text one.", "Old text two."])
+    _write_and_commit(store, embedder, "d1", "v2", ["New text."])  # v1's chunks are now superseded
+    store.write_chunks(_records("d2", "v1", ["Never committed."]), embedder.embed(["Never committed."]))
+    assert store.chunk_count() == 4
+    assert store.sweep() == 3
+    assert [c[0] for c in store.all_chunks()] == ["d1:v2:0"]
+    assert store.sweep() == 0
+
+
+def test_write_chunks_is_idempotent(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    records = _records("d1", "v1", ["Same text.", "Same again."])
+    vectors = embedder.embed([r.text for r in records])
+    store.write_chunks(records, vectors)
+    store.write_chunks(records, vectors)
+    assert store.chunk_count() == 2
+
+
+def test_delete_document(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    _write_and_commit(store, embedder, "d1", "v1", ["One.", "Two."])
+    _write_and_commit(store, embedder, "d2", "v1", ["Three."])
+    generation = store.generation()
+    assert store.delete_document("d1") == 2
+    assert list(store.docs()) == ["d2"]
+    assert {c[1]["doc_id"] for c in store.all_chunks()} == {"d2"}
+    assert store.generation() == generation + 1
+    with pytest.raises(DocumentNotFound):
+        store.delete_document("d1")
+    with pytest.raises(DocumentNotFound):
+        store.doc_text("d1")
+
+
+def test_paging_reads_past_chroma_get_limit(store: ChromaStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.store as store_module
+
+    monkeypatch.setattr(store_module, "_PAGE", 7)
+    records = _records("d1", "v1", [f"chunk {i}" for i in range(20)])
+    store.write_chunks(records, np.eye(20, 384, dtype=np.float32))
+    assert len(store.all_chunks()) == 20
+
+
+def test_server_down_is_one_clear_error(tmp_path, unused_port: int) -> None:  # noqa: ANN001
+    url = f"http://127.0.0.1:{unused_port}"
+    settings = Settings(data_dir=tmp_path, chroma={"url": url})
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as err:
+        ChromaStore.from_settings(settings)
+    assert time.monotonic() - started < 15
+    assert url in err.value.message and "\n" not in err.value.message
+    assert err.value.status == 503
+
+
+def test_real_chroma_server_round_trip(chroma_server: str, tmp_path, embedder) -> None:  # noqa: ANN001
+    settings = Settings(data_dir=tmp_path, chroma={"url": chroma_server, "collection": "store-test"})
+    store = ChromaStore.from_settings(settings)
+    assert store.url == chroma_server
+    store.ping()
+    _write_and_commit(store, embedder, "d1", "v1", ["Glaciers carve valleys.", "Penguins live in Antarctica."])
+    assert store.docs()["d1"].chunks == 2
+    hits = store.query(embedder.embed(["Where do penguins live?"])[0], n=1)
+    assert hits[0][2] == "Penguins live in Antarctica."
+    assert store.delete_document("d1") == 2
+    assert store.chunk_count() == 0
+    assert not (tmp_path / "chroma").exists(), "server mode writes nothing under data_dir"
+
+
+def test_batch_commit_and_counts(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    texts = ["One.", "Two.", "Three."]
+    store.write_chunks(_records("d1", "v1", texts[:2]) + _records("d2", "v9", texts[2:]), embedder.embed(texts))
+    assert store.existing_chunk_counts(["d1", "d2", "d3", "d1"]) == {("d1", "v1"): 2, ("d2", "v9"): 1}
+    store.commit_documents([
+        {"doc_id": "d1", "version": "v1", "source": "/a", "title": "A", "text": "One. Two.", "chunks": 2},
+        {"doc_id": "d2", "version": "v9", "source": "/b", "title": "B", "text": "Three.", "chunks": 1},
+    ])
+    assert store.generation() == 1, "one bump per batch"
+    assert {d: i.hash for d, i in store.docs().items()} == {"d1": "v1", "d2": "v9"}
+    assert store.sweep() == 0
+    store.commit_documents([])
+    assert store.generation() == 1

@@ -1,0 +1,91 @@
+"""Fixtures of the UI tests: real Services over the sample document, and a real uvicorn server.
+
+``ui_services`` is module-scoped (ingesting the sample once per module) and reuses the session
+MiniLM embedder of ``tests/conftest.py``. ``ui_server`` serves the app on a free loopback port from a
+background thread: ``assistant.api.app.create_app(services)`` when it exists, else a bare FastAPI app
+with the Blocks mounted at ``/`` by ``ui.chat.mount_ui``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.services import Services
+from assistant.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = REPO_ROOT / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def ui_services(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Services:
+    """Services on a fresh data dir with the sample document ingested (extractive backend)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("ui") / "data", llm={"backend": "extractive"})
+    services = Services(settings)
+    services.__dict__["embedder"] = embedder  # Services.embedder is a functools.cached_property
+    report = services.ingestor.ingest([SAMPLE])
+    assert report.ok, report.failures
+    return services
+
+
+def _app(services: Services) -> Any:
+    try:
+        from assistant.api.app import create_app
+
+        return create_app(services)
+    except Exception as exc:  # noqa: BLE001 - the REST app is another module's; the UI can still be tested
+        warnings.warn(f"create_app(services) failed ({exc!r}); serving the UI on a bare FastAPI app", stacklevel=2)
+    from fastapi import FastAPI
+
+    from ui.chat import mount_ui
+
+    return mount_ui(FastAPI(), services)
+
+
+@pytest.fixture(scope="module")
+def ui_server(ui_services: Services) -> Iterator[str]:
+    """The app on ``http://127.0.0.1:PORT`` (real uvicorn, in a daemon thread)."""
+    import uvicorn
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(_app(ui_services), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="ui-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start serving the UI app within 30 s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

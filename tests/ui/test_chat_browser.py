@@ -1,0 +1,143 @@
+"""The chat page in a real browser: Debian's headless Chromium against a real uvicorn server.
+
+Covers the issue end to end: a streamed, cited answer with an expandable quote, a follow-up with its
+rewritten question, an abstention, an upload listed in the documents table and then deleted, and
+per-session history (a second browser context starts with an empty chat). No request may leave
+loopback (no CDN, no web fonts, no analytics).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT_MS = 60_000
+
+
+def _open(browser: Any, url: str) -> tuple[Any, Any, list[str]]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if urlparse(r.url).hostname not in ("127.0.0.1", "localhost") and not r.url.startswith("data:")
+            else None)
+    page.goto(url + "/", wait_until="domcontentloaded")
+    page.locator("#question textarea").wait_for(timeout=TIMEOUT_MS)
+    return context, page, outside
+
+
+def _ask(page: Any, question: str) -> Any:
+    """Type and send a question; return the locator of the finished answer to it."""
+    from playwright.sync_api import expect
+
+    before = page.locator("#chat .ga-answer:not(.ga-streaming), #chat .ga-error").count()
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    done = page.locator("#chat .ga-answer:not(.ga-streaming), #chat .ga-error")
+    expect(done).to_have_count(before + 1, timeout=TIMEOUT_MS)
+    return done.nth(before)
+
+
+def test_chat_answers_with_sources_follow_up_upload_and_delete(browser: Any, ui_server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    context, page, outside = _open(browser, ui_server)
+    try:
+        expect(page.locator(".ga-header h1")).to_have_text("Document assistant")
+        expect(page.locator("#documents")).to_contain_text("north-korean-troops-in-ukraine.txt", timeout=TIMEOUT_MS)
+
+        # a cited answer; its source expands to the quoted evidence
+        answer = _ask(page, "What did South Korea do in response?")
+        expect(answer.locator(".ga-text")).to_contain_text("South Korea has already raised alarms")
+        summary = answer.locator(".ga-source summary").first
+        expect(summary).to_contain_text("[1] north-korean-troops-in-ukraine.txt")
+        quote = answer.locator(".ga-source blockquote").first
+        expect(quote).to_be_hidden()
+        summary.click()
+        expect(quote).to_be_visible()
+        expect(quote).to_contain_text("summoning of Russia")
+
+        # a follow-up shows the question it was rewritten to
+        follow = _ask(page, "And what did Russia say?")
+        expect(follow.locator(".ga-query")).to_contain_text("follow-up to: What did South Korea do in response?")
+
+        # an off-topic question abstains, shown distinctly
+        off = _ask(page, "What is the capital of Australia?")
+        expect(off.locator(".ga-abstain")).to_contain_text("Not in your documents")
+        expect(off.locator(".ga-source")).to_have_count(0)
+
+        # an empty question is refused in the chat, without a stack trace
+        page.locator("#question textarea").fill("   ")
+        page.locator("#ask").click()
+        expect(page.locator("#chat .ga-error").last).to_contain_text("Type a question")
+
+        page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+
+        # upload a .txt and an unsupported file: the report names both, the table lists the .txt
+        notes = tmp_path / "harbour-notes.txt"
+        notes.write_text("The harbour master of Port Elwin logged forty-two ferries in March. "
+                         "Each ferry carried about ninety passengers across the bay.", encoding="utf-8")
+        bad = tmp_path / "image.bin"
+        bad.write_bytes(b"\x00\x01\x02")
+        page.locator("#upload input[type=file]").set_input_files([str(notes), str(bad)])
+        report = page.locator("#ingest-report")
+        expect(report).to_contain_text("1 added", timeout=TIMEOUT_MS)
+        expect(report).to_contain_text("image.bin")
+        expect(report).to_contain_text("unsupported file type")
+        expect(page.locator("#documents")).to_contain_text("harbour-notes.txt", timeout=TIMEOUT_MS)
+        expect(page.locator("#documents-status")).to_contain_text("2 documents indexed")
+
+        # and the new document answers questions
+        ferries = _ask(page, "How many ferries did the harbour master log in March?")
+        expect(ferries.locator(".ga-source summary").first).to_contain_text("harbour-notes.txt")
+        ferries.locator(".ga-source summary").first.click()
+        expect(ferries.locator(".ga-source blockquote").first).to_contain_text("forty-two ferries")
+        ferries.locator(".ga-source blockquote").first.scroll_into_view_if_needed()
+
+        page.screenshot(path=str(tmp_path / "chat-upload.png"), full_page=True)
+        target = REPO_ROOT / "var" / "ui-screenshot.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tmp_path / "chat-upload.png", target)
+
+        # delete it through the dropdown
+        page.locator("#delete-choice input").click()
+        page.get_by_role("option", name="harbour-notes.txt").click()
+        page.locator("#delete").click()
+        expect(report).to_contain_text("Deleted document", timeout=TIMEOUT_MS)
+        expect(page.locator("#documents")).not_to_contain_text("harbour-notes.txt", timeout=TIMEOUT_MS)
+        expect(page.locator("#documents")).to_contain_text("north-korean-troops-in-ukraine.txt")
+
+        # "New chat" clears this session's conversation
+        page.locator("#new-chat").click()
+        expect(page.locator("#chat .ga-answer")).to_have_count(0)
+        assert outside == [], f"the page made requests off loopback: {outside}"
+    finally:
+        context.close()
+
+
+def test_sessions_do_not_share_history(browser: Any, ui_server: str) -> None:
+    from playwright.sync_api import expect
+
+    first, page_a, _ = _open(browser, ui_server)
+    second, page_b, _ = _open(browser, ui_server)
+    try:
+        _ask(page_a, "What did South Korea do in response?")
+        expect(page_a.locator("#chat .ga-answer")).to_have_count(1)
+        page_b.reload()
+        page_b.locator("#question textarea").wait_for(timeout=TIMEOUT_MS)
+        expect(page_b.locator("#chat .ga-answer")).to_have_count(0)
+        expect(page_b.locator("#chat")).not_to_contain_text("South Korea")
+        # B's first question is not treated as a follow-up to A's
+        answer = _ask(page_b, "And what did Russia say?")
+        expect(answer.locator(".ga-query")).to_have_count(0)
+        expect(page_b.locator("#chat .ga-answer")).to_have_count(1)
+    finally:
+        first.close()
+        second.close()

@@ -1,0 +1,242 @@
+"""The Gradio chat page: ``build_ui(services) -> gr.Blocks``, mounted at ``/`` by the REST app.
+
+Layout: a header, the chat (left) and a documents panel (right: upload, what was ingested, the
+indexed documents, delete). Callbacks are thin: parse, call one service method, render with
+``ui.render``. Per-browser-session state (the displayed messages and the ``ChatTurn`` history the
+engine condenses follow-ups from) lives in ``gr.State``, so two people never share a chat.
+
+Example::
+
+    app = FastAPI()
+    mount_ui(app, build_services(settings))   # or gr.mount_gradio_app(app, build_ui(services), path="/")
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from assistant.errors import AssistantError
+from assistant.schema import Answer, ChatTurn
+from ingest.loaders import SUPPORTED
+from ui.render import (
+    DOCUMENT_HEADERS,
+    document_choices,
+    document_rows,
+    render_answer,
+    render_error,
+    render_ingest_report,
+    render_partial,
+    render_question,
+    render_status,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from assistant.services import Services
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+ChatUpdate = tuple[list[Message], list[dict[str, str]], str]
+UNEXPECTED = "Something unexpected went wrong on the server; the server log has the details."
+EMPTY_QUESTION = "Type a question about your documents first."
+EXAMPLES = ["What did South Korea do in response?", "Who summoned the Russian ambassador?"]
+
+THEME = gr.themes.Default(
+    primary_hue="indigo",
+    font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+)
+
+# Shipped inside the page (a <style> in the header) so it applies however the Blocks is mounted:
+# ``gr.mount_gradio_app`` resets ``Blocks.css`` unless ``css=`` is passed to it.
+CSS = """
+.ga-header h1 { margin: 0 0 .15rem 0; font-size: 1.6rem; }
+.ga-header p { margin: 0; opacity: .75; }
+.ga-answer { line-height: 1.5; }
+.ga-answer .ga-cite { color: var(--color-accent); font-weight: 600; margin-left: 1px; }
+.ga-query { font-size: .85em; opacity: .7; margin-bottom: .35rem; }
+.ga-notice { font-size: .9em; border-left: 3px solid #d97706; background: rgba(217,119,6,.10);
+  padding: .35rem .6rem; border-radius: 4px; margin-bottom: .5rem; }
+.ga-abstain { border-left: 4px solid #6b7280; background: rgba(107,114,128,.12); padding: .5rem .75rem;
+  border-radius: 6px; }
+.ga-abstain strong { color: #4b5563; }
+.dark .ga-abstain strong { color: #d1d5db; }
+.ga-abstain p { margin: .25rem 0 0 0; }
+.ga-sources { margin-top: .6rem; border-top: 1px solid var(--border-color-primary); padding-top: .4rem; }
+.ga-label { font-size: .75em; text-transform: uppercase; letter-spacing: .05em; opacity: .65; }
+.ga-source { margin: .25rem 0; }
+#chat .ga-source > * { margin-top: .2rem; }
+.ga-source summary { cursor: pointer; font-size: .9em; }
+.ga-num { font-weight: 600; color: var(--color-accent); }
+#chat .ga-source blockquote, .ga-source blockquote { margin: .3rem 0 .4rem .4rem; padding: .3rem .6rem; font-size: .9em;
+  border-left: 3px solid var(--color-accent); background: var(--background-fill-secondary); }
+.ga-dropped { font-size: .8em; opacity: .65; margin-top: .3rem; }
+.ga-error { border-left: 4px solid #dc2626; background: rgba(220,38,38,.08); padding: .4rem .7rem;
+  border-radius: 6px; }
+.ga-status { font-size: .9em; opacity: .8; }
+.ga-cursor { opacity: .6; animation: ga-blink 1s steps(1) infinite; }
+@keyframes ga-blink { 50% { opacity: 0; } }
+.ga-report { font-size: .9em; padding: .4rem .6rem; border-radius: 6px; }
+.ga-report-ok { background: rgba(22,163,74,.10); }
+.ga-report-failed { background: rgba(220,38,38,.08); }
+.ga-report ul { margin: .3rem 0 0 1rem; }
+"""
+
+HEADER = f"""<style>{CSS}</style>
+<div class="ga-header">
+  <h1>Document assistant</h1>
+  <p>Ask questions about your own documents: every answer is built from them and cites the passages
+  it rests on, and says so when they don't cover the question.</p>
+</div>"""
+
+
+# -- callbacks (thin: parse, call one service method, render) ------------------------------------
+
+def reply(services: Services, question: str, chat: list[Message], history: list[dict[str, str]]
+          ) -> Iterator[ChatUpdate]:
+    """Stream one answer into the chat: tokens as they come, then the final verified answer.
+
+    Yields ``(chat, history, textbox)``. ``history`` (ChatTurn dicts) only grows when an answer
+    arrives, so a failed question does not feed the next follow-up's rewrite.
+    """
+    question = (question or "").strip()
+    chat = list(chat or [])
+    if not question:
+        yield [*chat, _bot(render_error(EMPTY_QUESTION))], history, ""
+        return
+    chat = [*chat, {"role": "user", "content": render_question(question)}]
+    yield [*chat, _bot(render_partial(""))], history, ""
+    streamed: list[str] = []
+    try:
+        turns = [ChatTurn.model_validate(t) for t in history or []]
+        for item in services.engine.stream(question, turns):
+            if isinstance(item, Answer):
+                history = [*(history or []), {"role": "user", "content": question},
+                           {"role": "assistant", "content": item.answer}]
+                yield [*chat, _bot(render_answer(item, question))], history, ""
+            else:
+                streamed.append(item)
+                yield [*chat, _bot(render_partial("".join(streamed)))], history, ""
+    except AssistantError as exc:
+        yield [*chat, _bot(render_error(exc.message))], history, ""
+    except Exception:  # noqa: BLE001 - the page shows a friendly message, the log keeps the trace
+        log.exception("chat: answering %r failed", question)
+        yield [*chat, _bot(render_error(UNEXPECTED))], history, ""
+
+
+def _bot(content: str) -> Message:
+    return {"role": "assistant", "content": content}
+
+
+def list_documents(services: Services) -> tuple[Any, Any, str]:
+    """(table rows, delete dropdown, status) for the documents panel."""
+    try:
+        docs = services.ingestor.documents()
+    except AssistantError as exc:
+        return [], gr.Dropdown(choices=[], value=None), render_status(exc.message, error=True)
+    status = f"{len(docs)} document{'s' if len(docs) != 1 else ''} indexed." if docs else (
+        "No documents yet: upload some to start asking questions.")
+    return document_rows(docs), gr.Dropdown(choices=document_choices(docs), value=None), render_status(status)
+
+
+def upload(services: Services, paths: list[str] | str | None) -> tuple[str, None]:
+    """Ingest uploaded files; returns the rendered IngestReport and clears the file input."""
+    if not paths:
+        return "", None
+    files = [(Path(p).name, Path(p).read_bytes()) for p in ([paths] if isinstance(paths, str) else paths)]
+    try:
+        report = services.ingestor.ingest_uploads(files)
+    except AssistantError as exc:
+        return render_status(exc.message, error=True), None
+    return render_ingest_report(report), None
+
+
+def delete(services: Services, doc_id: str | None) -> str:
+    if not doc_id:
+        return render_status("Choose a document to delete first.", error=True)
+    try:
+        removed = services.ingestor.delete(doc_id)
+    except AssistantError as exc:
+        return render_status(exc.message, error=True)
+    return render_status(f"Deleted document {doc_id} ({removed} chunks).")
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+def build_ui(services: Services) -> gr.Blocks:
+    """The chat page over ``services`` (one shared engine; per-session state in ``gr.State``)."""
+    with gr.Blocks(title="Document assistant", analytics_enabled=False) as demo:
+        gr.HTML(HEADER, padding=False)
+        chat_state = gr.State([])  # the rendered messages of this browser session
+        history = gr.State([])  # ChatTurn dicts of this session, for follow-up rewriting
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=420):
+                chatbot = gr.Chatbot(
+                    elem_id="chat", show_label=False, height=600, layout="bubble", latex_delimiters=[],
+                    buttons=["copy"], feedback_options=None, group_consecutive_messages=False,
+                    placeholder="<strong>Ask about your documents.</strong><br>Answers cite their sources; "
+                                "expand a source to read the quoted passage.",
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        elem_id="question", show_label=False, scale=6, autofocus=True, max_lines=4,
+                        placeholder="Ask a question, e.g. What did South Korea do in response?",
+                    )
+                    send = gr.Button("Ask", elem_id="ask", variant="primary", scale=1, min_width=80)
+                with gr.Row():
+                    gr.Examples(EXAMPLES, inputs=question, label="Try")
+                    new_chat = gr.Button("New chat", elem_id="new-chat", size="sm", variant="secondary",
+                                         scale=0, min_width=110)
+            with gr.Column(scale=2, min_width=320):
+                gr.Markdown("### Your documents")
+                # no file_types filter: the ingestor reports why a file is refused, per file
+                files = gr.File(elem_id="upload", label="Upload documents", file_count="multiple", height=120)
+                gr.HTML(render_status(f"Supported: {' '.join(SUPPORTED)}. Re-uploading a file replaces it."))
+                report = gr.HTML(elem_id="ingest-report")
+                status = gr.HTML(elem_id="documents-status")
+                table = gr.Dataframe(
+                    elem_id="documents", headers=DOCUMENT_HEADERS, datatype=["str", "number", "str", "str"],
+                    interactive=False, wrap=True, max_height=320, column_widths=["40%", "14%", "26%", "20%"],
+                )
+                with gr.Row():
+                    chosen = gr.Dropdown(elem_id="delete-choice", label="Delete a document", choices=[],
+                                         scale=3)
+                    remove = gr.Button("Delete", elem_id="delete", variant="stop", scale=1, min_width=80)
+
+        def on_ask(q: str, chat: list[Message], hist: list[dict[str, str]]) -> Iterator[tuple[Any, ...]]:
+            for messages, turns, box in reply(services, q, chat, hist):
+                yield messages, messages, turns, box
+
+        def on_refresh() -> tuple[Any, Any, str]:
+            return list_documents(services)
+
+        def on_upload(paths: list[str] | None) -> tuple[str, None]:
+            return upload(services, paths)
+
+        def on_delete(doc_id: str | None) -> str:
+            return delete(services, doc_id)
+
+        ask_io = {"fn": on_ask, "inputs": [question, chat_state, history],
+                  "outputs": [chatbot, chat_state, history, question], "show_progress": "hidden"}
+        question.submit(**ask_io)
+        send.click(**ask_io)
+        new_chat.click(lambda: ([], [], [], ""), None, [chat_state, history, chatbot, question], queue=False)
+        files.upload(on_upload, files, [report, files]).then(on_refresh, None, [table, chosen, status])
+        remove.click(on_delete, chosen, report).then(on_refresh, None, [table, chosen, status])
+        demo.load(on_refresh, None, [table, chosen, status])
+    return demo
+
+
+def mount_ui(app: FastAPI, services: Services, path: str = "/") -> FastAPI:
+    """Mount the chat page on ``app`` with its theme (system fonts: no web-font requests), the
+    upload size limit of the settings, and a footer without Gradio's run-history/settings links."""
+    return gr.mount_gradio_app(app, build_ui(services), path=path, theme=THEME, css=CSS,
+                               footer_links=["api"], run_history=False,
+                               max_file_size=int(services.settings.max_upload_mb * 2**20))
