@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ci: sample + 200 CLAP NQ questions; full: sample + all 600")
     p.add_argument("--backend", choices=["local", "openai", "extractive"], default="extractive")
     p.add_argument("--report", default="eval-report", help="folder for report.json, report.md, chart.png (and the eval indexes)")
-    p.add_argument("--limit", type=int, default=0, help="at most this many questions per dataset (0 = all)")
+    p.add_argument("--limit", type=int, default=0, help="at most this many questions per dataset, half answerable, half not (0 = all)")
     p.add_argument("--answer-limit", type=int, default=None,
                    help="CLAP NQ: generate answers for at most N answerable + N unanswerable questions (retrieval and "
                         "abstention still cover all); default 25 with --backend local, else 0 = no cap")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from assistant.abstain import AbstentionModel
+from assistant.abstain import AbstentionModel, abstention_features
 from assistant.errors import EmptyQuestion, LLMUnavailable
 from assistant.evidence import EvidenceSelector
 from assistant.llm.base import complete
@@ -53,7 +53,8 @@ class Prepared:
     chunks: list[RetrievedChunk]
     evidence: list[Evidence]
     features: tuple[float, ...]
-    p_answerable: float
+    p_answerable: float  # the strict model's estimate
+    coverage: float  # IDF-weighted share of the question's terms in the top chunks
     abstain: bool
     notices: list[str] = field(default_factory=list)
 
@@ -66,7 +67,7 @@ class AnswerEngine:
         self.retriever = HybridRetriever(services.store, self.embedder, self.settings.retrieval)
         self.selector = EvidenceSelector(self.embedder)
         self.verifier = GroundingVerifier(self.embedder)
-        self.abstention = AbstentionModel.load(self.settings.retrieval.abstain_threshold)
+        self.abstention = AbstentionModel.load(self.settings.retrieval.abstention, self.settings.retrieval.abstain_threshold)
 
     # -- the three entry points ---------------------------------------------------------------
     def ask(self, question: str, history: list[ChatTurn] | None = None,
@@ -119,12 +120,11 @@ class AnswerEngine:
         qvec = self.embedder.embed([query])[0]
         chunks = self.retriever.retrieve(query, document_ids=document_ids, query_vector=qvec)
         texts = self.services.store.doc_texts(c.document_id for c in chunks)
-        selection = self.selector.select(query, qvec, chunks, texts, k=self.settings.retrieval.evidence_k)
-        top_dense = max((c.dense for c in chunks), default=0.0)
-        features = (top_dense, selection.best_dense, selection.best_lexical)
-        p = self.abstention.probability(features)
-        return Prepared(question, query, chunks, selection.evidence, features, p,
-                        abstain=p < self.abstention.threshold or not selection.evidence)
+        evidence = self.selector.select(query, qvec, chunks, texts, k=self.settings.retrieval.evidence_k)
+        features = abstention_features(chunks)
+        coverage = self.retriever.coverage(query, chunks)
+        return Prepared(question, query, chunks, evidence, features, self.abstention.probability(features),
+                        coverage, abstain=self.abstention.abstain(features, coverage) or not evidence)
 
     def condense(self, question: str, history: list[ChatTurn]) -> str:
         """A standalone question from a follow-up and the conversation before it."""

@@ -42,13 +42,6 @@ class Window:
     score: float = 0.0
 
 
-@dataclass
-class Selection:
-    evidence: list[Evidence]
-    best_dense: float  # best window-question cosine
-    best_lexical: float  # best IDF-weighted share of the question's terms found in one window
-
-
 class EvidenceSelector:
     def __init__(self, embedder: object, prefilter: int = 12, cache_size: int = 20_000) -> None:
         self.embedder = embedder
@@ -82,11 +75,11 @@ class EvidenceSelector:
         return out
 
     def select(self, query: str, qvec: np.ndarray, chunks: list[RetrievedChunk], doc_texts: dict[str, str],
-               k: int = 4) -> Selection:
+               k: int = 4) -> list[Evidence]:
         """The ``k`` best non-overlapping windows, numbered from 1, best first."""
         windows = self.windows(chunks, doc_texts)
         if not windows:
-            return Selection([], 0.0, 0.0)
+            return []
         self._lexical(query, windows, chunks)
         windows.sort(key=lambda w: w.lexical + w.chunk_score, reverse=True)
         shortlist = windows[: self.prefilter]
@@ -102,12 +95,11 @@ class EvidenceSelector:
             chosen.append(w)
             if len(chosen) == k:
                 break
-        evidence = [
+        return [
             Evidence(id=i, document_id=w.document_id, source=w.source, title=w.title, text=w.text,
                      start=w.start, end=w.end, score=round(w.score, 4), chunk_id=w.chunk_id)
             for i, w in enumerate(chosen, start=1)
         ]
-        return Selection(evidence, max(w.dense for w in shortlist), max(w.lexical for w in windows))
 
     @staticmethod
     def _lexical(query: str, windows: list[Window], chunks: list[RetrievedChunk]) -> None:

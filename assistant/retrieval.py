@@ -18,7 +18,9 @@ Example::
 
 from __future__ import annotations
 
+import math
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,7 @@ class _Snapshot:
     texts: list[str]
     bm25: Any  # bm25s.BM25 | None
     row: dict[str, int]
+    df: Counter  # content term -> number of live chunks containing it
 
 
 class HybridRetriever:
@@ -72,10 +75,14 @@ class HybridRetriever:
                 metas.append(meta)
                 texts.append(text)
         bm25 = None
+        df: Counter = Counter()
         if ids:
+            tokens = [content_terms(t) or ["\u2205"] for t in texts]
+            for toks in tokens:
+                df.update(set(toks))
             bm25 = bm25s.BM25()
-            bm25.index([content_terms(t) or ["\u2205"] for t in texts], show_progress=False)
-        return _Snapshot(generation, live, ids, metas, texts, bm25, {rid: i for i, rid in enumerate(ids)})
+            bm25.index(tokens, show_progress=False)
+        return _Snapshot(generation, live, ids, metas, texts, bm25, {rid: i for i, rid in enumerate(ids)}, df)
 
     def is_empty(self) -> bool:
         return not self.snapshot().ids
@@ -118,6 +125,22 @@ class HybridRetriever:
                 bm25=round(lexical.get(rid, 0.0), 6),
             ))
         return out
+
+    def coverage(self, query: str, chunks: list[RetrievedChunk], top: int = 3) -> float:
+        """IDF-weighted share of the question's content terms found in the ``top`` chunks (0..1).
+
+        Low when the question asks about something the documents never mention ("the GDP of ...").
+        """
+        snap = self._snap or self.snapshot()
+        terms = set(content_terms(query, drop_question_words=True))
+        if not terms:
+            return 1.0
+        n = max(1, len(snap.ids))
+        idf = {t: math.log((n - snap.df[t] + 0.5) / (snap.df[t] + 0.5) + 1) for t in terms}
+        bag: set[str] = set()
+        for c in chunks[:top]:
+            bag.update(content_terms(c.text))
+        return sum(v for t, v in idf.items() if t in bag) / sum(idf.values())
 
     def _bm25(self, snap: _Snapshot, query: str, n: int, document_ids: list[str] | None) -> dict[str, float]:
         terms = content_terms(query, drop_question_words=True)

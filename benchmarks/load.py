@@ -19,6 +19,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -59,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "clapnq_dev",
                    help="folder with CLAP NQ clapnq_dev_*.jsonl (default: ../shared/data/clapnq_dev)")
     p.add_argument("--max-passages", type=int, default=600, help="CLAP NQ passages to index (default: 600)")
+    p.add_argument("--index", type=Path, help="reuse this data dir (already indexed, e.g. from --keep) "
+                                              "instead of building one")
+    p.add_argument("--questions", type=int, default=0,
+                   help="use only the first N questions of the pool (0 = all; a small pool measures the "
+                        "engine with warm caches)")
     p.add_argument("--api-key", default="", help="bearer key for --url servers that require one")
     p.add_argument("--keep", action="store_true", help="keep the temp data dir and server log")
     args = p.parse_args(argv)
@@ -226,7 +232,10 @@ def summarize(result: dict, args: argparse.Namespace, extra: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     passages, clap_questions = load_clap(args.data, args.max_passages)
-    questions = [q for pair in zip(clap_questions, SAMPLE_QUESTIONS * (len(clap_questions) // 6 + 1)) for q in pair]
+    questions = clap_questions + SAMPLE_QUESTIONS
+    random.Random(0).shuffle(questions)  # a fixed, varied order: every client walks the same pool
+    if args.questions:
+        questions = questions[: args.questions]
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     extra: dict = {"questions": len(set(questions))}
     proc = None
@@ -235,13 +244,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.url:
             url = args.url.rstrip("/")
         else:
-            env = server_env(tmp / "data", args.backend)
-            write_corpus(passages, tmp / "corpus")
-            print(f"indexing {len(passages) + 1} documents into {tmp / 'data'} ...", flush=True)
-            report = ingest(tmp / "corpus", env)
-            extra.update(documents=report["documents"]["added"], chunks=report["chunks"]["added"],
-                         ingest_s=report["wall_s"])
-            print(f"  {extra['documents']} documents, {extra['chunks']} chunks in {report['wall_s']} s", flush=True)
+            env = server_env(args.index or tmp / "data", args.backend)
+            if not args.index:
+                write_corpus(passages, tmp / "corpus")
+                print(f"indexing {len(passages) + 1} documents into {tmp / 'data'} ...", flush=True)
+                report = ingest(tmp / "corpus", env)
+                extra.update(documents=report["documents"]["added"], chunks=report["chunks"]["added"],
+                             ingest_s=report["wall_s"])
+                print(f"  {extra['documents']} documents, {extra['chunks']} chunks in {report['wall_s']} s",
+                      flush=True)
             port = _free_port()
             url = f"http://127.0.0.1:{port}"
             proc = start_server(env, port, tmp / "server.log")

@@ -2,7 +2,7 @@
 
 1. Fusion: for each answerable question, dense and BM25 candidates are scored once; Recall@1/@5 and
    MRR of the gold passage are reported for several BM25 weights (0 = dense alone).
-2. Abstention: features of ``AnswerEngine.prepare`` for all 600 questions; a logistic model is fitted
+2. Abstention: the retrieval features (``assistant.abstain.abstention_features``) of all 600 questions; a logistic model is fitted
    on one half (even positions within each class) and its threshold set for at most ``--max-false``
    false abstention on that half; the other half is the held-out report. The result is written to
    ``assistant/calibration.json``, which ``assistant.abstain.AbstentionModel`` loads.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.abstain import FEATURES
+from assistant.abstain import FEATURES, abstention_features
 from assistant.services import build_services
 from assistant.settings import Settings
 from evals.clapnq import load_clapnq, write_corpus
@@ -79,6 +79,8 @@ def main() -> None:
     ap.add_argument("--index", type=Path, default=Path("var/calibration"), help="data dir for the CLAP index")
     ap.add_argument("--max-false", type=float, default=0.10, help="false abstention allowed on the fit half")
     ap.add_argument("--weights", default="0,0.05,0.1,0.15,0.2,0.3,0.5", help="BM25 weights to compare")
+    ap.add_argument("--floor", type=float, default=0.2, help="balanced mode: dense cosine below this is off-topic")
+    ap.add_argument("--min-coverage", type=float, default=0.35, help="balanced mode: minimum key-term coverage")
     ap.add_argument("--write", action="store_true", help="write assistant/calibration.json")
     args = ap.parse_args()
 
@@ -97,9 +99,12 @@ def main() -> None:
 
     feats, labels = [], []
     t = time.perf_counter()
+    retriever = services.engine.retriever
+    coverage = []
     for item in items:
-        prep = services.engine.prepare(item.question)
-        feats.append(prep.features)
+        chunks = retriever.retrieve(item.question)
+        feats.append(abstention_features(chunks))
+        coverage.append(retriever.coverage(item.question, chunks))
         labels.append(1.0 if item.answerable else 0.0)
     per_q = (time.perf_counter() - t) / len(items) * 1000
     x, y = np.asarray(feats), np.asarray(labels)
@@ -109,12 +114,15 @@ def main() -> None:
     held = np.concatenate([pos_idx[1::2], neg_idx[1::2]])
     w, b = fit_logistic(x[fit], y[fit])
     prob = 1 / (1 + np.exp(-(x @ w + b)))
-    # highest threshold whose false abstention on the fit half stays within the budget
-    fit_pos = np.sort(prob[fit][y[fit] == 1])
-    threshold = float(fit_pos[int(np.floor(args.max_false * len(fit_pos)))])
+    gate = (x[:, 0] < args.floor) | (np.asarray(coverage) < args.min_coverage)
+    # the highest threshold whose false abstention on the fit half, gates included, stays within budget
+    fit_pos = fit[y[fit] == 1]
+    budget = int(np.floor(args.max_false * len(fit_pos))) - int(gate[fit_pos].sum())
+    open_probs = np.sort(prob[fit_pos][~gate[fit_pos]])
+    threshold = float(open_probs[max(0, budget)]) if budget >= 0 else 0.0
 
-    def rates(idx: np.ndarray) -> dict:
-        a = prob[idx] < threshold
+    def rates(idx: np.ndarray, strict: bool = True) -> dict:
+        a = gate[idx] | (prob[idx] < threshold) if strict else gate[idx]
         pos = y[idx] == 1
         return {"false_abstention": round(float(a[pos].mean()), 4), "abstention_recall": round(float(a[~pos].mean()), 4),
                 "abstention_precision": round(float((~pos[a]).mean()) if a.any() else 0.0, 4)}
@@ -127,9 +135,10 @@ def main() -> None:
         "features": list(FEATURES), "weights": [round(float(v), 6) for v in w], "bias": round(float(b), 6),
         "threshold": round(threshold, 6), "max_false_abstention": args.max_false,
         "fitted_on": "CLAP NQ dev, even positions of each class (150 answerable + 150 unanswerable)",
-        "fit": rates(fit), "heldout": rates(held),
+        "floor": args.floor, "min_coverage": args.min_coverage,
+        "fit": rates(fit), "heldout": rates(held), "heldout_balanced": rates(held, strict=False),
         "heldout_auc": {"model": auc(held, prob), **{f: auc(held, x[:, j]) for j, f in enumerate(FEATURES)}},
-        "fusion": table, "prepare_ms_per_question": round(per_q, 1),
+        "fusion": table, "retrieve_ms_per_question": round(per_q, 1),
     }
     print(json.dumps(result, indent=2))
     if args.write:

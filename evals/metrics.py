@@ -33,6 +33,7 @@ from assistant.schema import Answer, RetrievedChunk
 
 MIN_COVERAGE = 0.8
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_MARKER_SPACED = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _BOUNDARY = re.compile(r"[.!?][\"”’')]*((?:\s*\[\d+(?:\s*,\s*\d+)*\])*)(\s+)(?=[\"“‘(]?[A-Z0-9])")
@@ -54,7 +55,7 @@ own same s t there's that's per via within without across around against along a
 # -- text tools ------------------------------------------------------------------------------------
 
 def strip_markers(text: str) -> str:
-    return " ".join(MARKER.sub(" ", text).split())
+    return " ".join(_MARKER_SPACED.sub("", text).split())
 
 
 def tokens(text: str) -> list[str]:

@@ -118,7 +118,12 @@ def _services(name: str, backend: str, root: Path, llm: Any, embedder: Any) -> A
 
 
 def _answer_plan(ds: Dataset, limit: int, answer_limit: int | None) -> tuple[list[EvalItem], set[str]]:
-    items = ds.items[:limit] if limit else list(ds.items)
+    items = list(ds.items)
+    if limit:  # balanced: ceil(limit/2) answerable + floor(limit/2) unanswerable, in file order
+        ans = [i.id for i in items if i.answerable][: (limit + 1) // 2]
+        una = [i.id for i in items if not i.answerable][: limit // 2]
+        keep = set(ans + una)
+        items = [i for i in items if i.id in keep]
     if answer_limit is None or ds.name == "sample":
         return items, {i.id for i in items}
     answer = [i.id for i in items if i.answerable][:answer_limit] + [i.id for i in items if not i.answerable][:answer_limit]

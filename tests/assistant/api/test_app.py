@@ -6,7 +6,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from api_helpers import QUESTION, assert_error
 
 KEY = "correct-horse-battery-staple"
@@ -64,6 +63,7 @@ async def test_cors_only_when_configured(client: httpx.AsyncClient, make_app: An
 async def test_ui_is_mounted_at_root_and_v1_errors_stay_json(embedder: Any, index_dir: Any, make_client: Any) -> None:
     pytest.importorskip("ui.chat")
     from api_helpers import build_services
+
     from assistant.api.app import create_app
 
     client = await make_client(create_app(build_services(embedder, index_dir)))

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from api_helpers import QUESTION, BreaksMidway, assert_error, quoting_llm
+
 from assistant.errors import StoreUnavailable
 from assistant.llm.fake import ScriptedLLM
 from assistant.schema import Answer

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from api_helpers import SAMPLE, assert_error
 
 NOTE = b"The lighthouse keeper of Vigo painted the tower green in 1921 after a storm broke the lamp.\n"

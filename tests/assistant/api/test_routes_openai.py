@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import httpx
-
 from api_helpers import QUESTION, assert_error, quoting_llm
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
-
 from api_helpers import QUESTION, quoting_llm
+
 from assistant.schema import Answer
 
 KEY = "a-long-enough-test-key"
