@@ -83,7 +83,7 @@ class RetrievalSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=50, description="Chunks retrieved per question")
     candidates: int = Field(30, ge=1, le=500, description="Dense and BM25 candidates before fusion")
     bm25_weight: float = Field(0.15, ge=0, le=5, description="Weight of BM25 in the fused score (dense = 1)")
-    evidence_k: int = Field(4, ge=1, le=12, description="Evidence passages given to the LLM")
+    evidence_k: int = Field(3, ge=1, le=12, description="Evidence passages given to the LLM")
     abstention: Literal["balanced", "strict"] = Field(
         "balanced", description="balanced: off-topic floor + key-term coverage; strict: also the CLAP-calibrated model"
     )
