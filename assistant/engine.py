@@ -66,7 +66,7 @@ class AnswerEngine:
         self.embedder = services.embedder
         self.retriever = HybridRetriever(services.store, self.embedder, self.settings.retrieval)
         self.selector = EvidenceSelector(self.embedder)
-        self.verifier = GroundingVerifier(self.embedder)
+        self.verifier = GroundingVerifier(self.selector.text_vectors)
         self.abstention = AbstentionModel.load(self.settings.retrieval.abstention, self.settings.retrieval.abstain_threshold)
 
     # -- the three entry points ---------------------------------------------------------------
@@ -177,8 +177,9 @@ class AnswerEngine:
             if picked and ev.score < 0.9 * prep.evidence[0].score:
                 break
             for s, e in sentence_spans(ev.text):
-                if len(picked) < max_sentences:
-                    picked.append((" ".join(ev.text[s:e].split()), ev.id))
+                sentence = " ".join(ev.text[s:e].split())
+                if len(picked) < max_sentences and sentence not in {p for p, _ in picked}:
+                    picked.append((sentence, ev.id))
         text = " ".join(f"{s} [{n}]" for s, n in picked)
         return self._answer(prep, text, [n for _, n in picked], Grounding(score=1.0 if picked else 0.0), "extractive")
 

@@ -1,13 +1,14 @@
 """EvidenceSelector: from retrieved chunks to a few numbered sentence windows ``[1]..[k]``.
 
-A window is a sentence with its neighbours, cut from the document's own text, so its span can be
+A window is three consecutive sentences of one paragraph, cut from the document's own text, so its span can be
 quoted exactly. Windows carry their context: the sentence that answers "What did South Korea do in
 response?" never names South Korea (the sentence before it does) and ranks 23rd of 34 when sentences
-are scored alone; as the centre of a window it ranks first.
+are scored alone; in a window with the sentence before it, it ranks first.
 
-Scoring is two-stage to stay within ~100 ms: a cheap lexical score (IDF-weighted overlap of the
-question's content terms with the window, plus the chunk's retrieval score) keeps the best
-``prefilter`` windows, then their embeddings (cached) are compared with the question's.
+Scoring is two-stage to stay cheap: a lexical score (IDF-weighted overlap of the question's content
+terms with the window, plus the chunk's retrieval score) keeps the best ``prefilter`` windows, then
+each window's vector (pooled from cached sentence embeddings) is compared with the question's.
+Heading lines (a title with no closing punctuation) are never evidence.
 
 Example::
 
@@ -17,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -34,7 +36,7 @@ class Window:
     chunk_id: str
     start: int
     end: int
-    centre: tuple[int, int]
+    sentences: list[str]
     text: str
     chunk_score: float
     lexical: float = 0.0
@@ -42,36 +44,47 @@ class Window:
     score: float = 0.0
 
 
+def _heading(sentence: str) -> bool:
+    """A title or heading line ("Reichstag fire"): short and without closing punctuation."""
+    return len(sentence.split()) < 8 and not sentence.rstrip().endswith((".", "!", "?", ":", ";", '"', "”", ")"))
+
+
 class EvidenceSelector:
-    def __init__(self, embedder: object, prefilter: int = 12, cache_size: int = 20_000) -> None:
+    def __init__(self, embedder: object, prefilter: int = 8, cache_size: int = 50_000) -> None:
         self.embedder = embedder
         self.prefilter = prefilter
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()
 
-    def windows(self, chunks: list[RetrievedChunk], doc_texts: dict[str, str]) -> list[Window]:
-        """Every sentence of the retrieved chunks as the centre of a window (sentence ± 1)."""
+    def windows(self, chunks: list[RetrievedChunk], doc_texts: dict[str, str], size: int = 3) -> list[Window]:
+        """Sliding windows of ``size`` consecutive sentences of one paragraph, touching a retrieved chunk."""
         out: list[Window] = []
-        seen: set[tuple[str, int]] = set()
+        seen: set[tuple[str, int, int]] = set()
         for chunk in chunks:
             text = doc_texts.get(chunk.document_id, "")
             if not text:
                 continue
-            # sentences of the chunk's neighbourhood, so windows can reach across chunk borders
-            lo = max(0, text.rfind("\n\n", 0, max(0, chunk.start - 1)))
-            hi = text.find("\n\n", chunk.end + 1)
-            spans = sentence_spans(text, lo, len(text) if hi < 0 else hi)
-            for i, (s, e) in enumerate(spans):
-                if e <= chunk.start or s >= chunk.end or (chunk.document_id, s) in seen:
-                    continue
-                seen.add((chunk.document_id, s))
-                ws, we = s, e  # neighbours join the window only from the same paragraph
-                if i > 0 and "\n\n" not in text[spans[i - 1][1] : s]:
-                    ws = spans[i - 1][0]
-                if i + 1 < len(spans) and "\n\n" not in text[e : spans[i + 1][0]]:
-                    we = spans[i + 1][1]
-                out.append(Window(chunk.document_id, chunk.source, chunk.title, chunk.id, ws, we, (s, e),
-                                  text[ws:we], chunk.score))
+            # the paragraphs the chunk touches, so windows can reach across chunk borders
+            lo = text.rfind("\n\n", 0, max(0, chunk.start - 1))
+            lo = 0 if lo < 0 else lo
+            hi = text.find("\n\n", chunk.end)
+            spans = [sp for sp in sentence_spans(text, lo, len(text) if hi < 0 else hi) if not _heading(text[sp[0]:sp[1]])]
+            paragraphs: list[list[tuple[int, int]]] = []
+            for sp in spans:
+                if paragraphs and "\n\n" not in text[paragraphs[-1][-1][1] : sp[0]]:
+                    paragraphs[-1].append(sp)
+                else:
+                    paragraphs.append([sp])
+            for para in paragraphs:
+                for i in range(max(1, len(para) - size + 1)):
+                    parts = para[i : i + size]
+                    ws, we = parts[0][0], parts[-1][1]
+                    if we <= chunk.start or ws >= chunk.end or (chunk.document_id, ws, we) in seen:
+                        continue
+                    seen.add((chunk.document_id, ws, we))
+                    out.append(Window(chunk.document_id, chunk.source, chunk.title, chunk.id, ws, we,
+                                      [text[a:b] for a, b in parts], text[ws:we], chunk.score))
         return out
 
     def select(self, query: str, qvec: np.ndarray, chunks: list[RetrievedChunk], doc_texts: dict[str, str],
@@ -80,17 +93,17 @@ class EvidenceSelector:
         windows = self.windows(chunks, doc_texts)
         if not windows:
             return []
-        self._lexical(query, windows, chunks)
+        self._lexical(query, windows)
         windows.sort(key=lambda w: w.lexical + w.chunk_score, reverse=True)
         shortlist = windows[: self.prefilter]
-        vecs = self._embed([w.text for w in shortlist])
-        for w, v in zip(shortlist, vecs, strict=True):
+        for w, v in zip(shortlist, self.vectors([w.sentences for w in shortlist]), strict=True):
             w.dense = float(v @ qvec)
             w.score = 0.6 * w.dense + 0.25 * w.lexical + 0.15 * w.chunk_score
         shortlist.sort(key=lambda w: w.score, reverse=True)
         chosen: list[Window] = []
         for w in shortlist:
-            if any(c.document_id == w.document_id and c.start < w.end and w.start < c.end for c in chosen):
+            if any((c.document_id == w.document_id and c.start < w.end and w.start < c.end) or c.text == w.text
+                   for c in chosen):
                 continue
             chosen.append(w)
             if len(chosen) == k:
@@ -102,7 +115,7 @@ class EvidenceSelector:
         ]
 
     @staticmethod
-    def _lexical(query: str, windows: list[Window], chunks: list[RetrievedChunk]) -> None:
+    def _lexical(query: str, windows: list[Window]) -> None:
         terms = set(content_terms(query, drop_question_words=True))
         if not terms:
             return
@@ -113,16 +126,38 @@ class EvidenceSelector:
         for w, bag in zip(windows, bags, strict=True):
             w.lexical = sum(v for t, v in idf.items() if t in bag) / total
 
-    def _embed(self, texts: list[str]) -> list[np.ndarray]:
-        """Embeddings of window texts, from an LRU cache keyed by the text itself."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            for text, vec in zip(missing, self.embedder.embed(missing), strict=True):
+    def vectors(self, groups: list[list[str]]) -> np.ndarray:
+        """One unit vector per group of sentences: the normalised sum of their (cached) embeddings.
+
+        Embedding sentences once and pooling them costs a third of embedding every window (each
+        sentence sits in up to three windows), and the cache is shared by evidence selection and
+        verification.
+        """
+        with self._lock:
+            missing = list(dict.fromkeys(t for g in groups for t in g if t not in self._cache))
+        fresh = self.embedder.embed(missing) if missing else []
+        with self._lock:
+            for text, vec in zip(missing, fresh, strict=True):
                 self._cache[text] = vec
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
-        out = []
-        for text in texts:
-            self._cache.move_to_end(text)
-            out.append(self._cache[text])
-        return out
+            pooled = []
+            for group in groups:
+                total = None
+                for text in group:
+                    vec = self._cache.get(text)
+                    if vec is None:  # evicted meanwhile by another thread: embed it alone
+                        vec = self.embedder.embed([text])[0]
+                    else:
+                        self._cache.move_to_end(text)
+                    total = vec.copy() if total is None else total + vec
+                pooled.append(total)
+        if not pooled:
+            return np.zeros((0, 1), dtype=np.float32)
+        out = np.stack(pooled)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.clip(norms, 1e-12, None)
+
+    def text_vectors(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of arbitrary texts, pooled from their sentences."""
+        return self.vectors([[t[a:b] for a, b in sentence_spans(t)] or [t] for t in texts])

@@ -8,7 +8,7 @@ a sentence nothing supports is dropped and reported. A model answering from its 
 
 Example::
 
-    result = GroundingVerifier(embedder).verify(answer_text, evidence)
+    result = GroundingVerifier(embedder.embed).verify(answer_text, evidence)
     result.sentences   # [(text, [evidence ids])] that survived
     result.unsupported # dropped sentences
 """
@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,17 +56,22 @@ def split_cited(answer: str) -> list[tuple[str, list[int]]]:
 
 
 class GroundingVerifier:
-    def __init__(self, embedder: object, min_coverage: float = 0.6, min_similarity: float = 0.45) -> None:
-        self.embedder = embedder
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], min_coverage: float = 0.75,
+                 min_similarity: float = 0.45, max_uncovered: int = 3) -> None:
+        self.embed = embed
         self.min_coverage = min_coverage
         self.min_similarity = min_similarity
+        self.max_uncovered = max_uncovered
 
     def supports(self, sentence: str, evidence_text: str, similarity: float) -> bool:
         terms = set(content_terms(sentence))
         if not terms:
             return False
         ev_terms = set(content_terms(evidence_text))
-        coverage = len(terms & ev_terms) / len(terms)
+        covered = len(terms & ev_terms)
+        coverage = covered / len(terms)
+        if len(terms) - covered > self.max_uncovered:  # a long invented clause, even in a long sentence
+            return False
         if not numbers(sentence) <= numbers(evidence_text):
             return False
         if not names(sentence) <= ev_terms:
@@ -79,7 +85,7 @@ class GroundingVerifier:
             result.unsupported = [t for t, _ in parts]
             return result
         by_id = {e.id: e for e in evidence}
-        vecs = self.embedder.embed([t for t, _ in parts] + [e.text for e in evidence])
+        vecs = self.embed([t for t, _ in parts] + [e.text for e in evidence])
         s_vecs, e_vecs = vecs[: len(parts)], vecs[len(parts) :]
         sims = s_vecs @ e_vecs.T  # (sentences, evidence)
         col = {e.id: j for j, e in enumerate(evidence)}

@@ -104,13 +104,19 @@ def gate(result: SuiteResult, suite_thresholds: dict[str, Any]) -> list[str]:
 
 # -- running ---------------------------------------------------------------------------------------
 
+STRICT_ABSTENTION = {"clapnq": "strict"}
+
+
 def _services(name: str, backend: str, root: Path, llm: Any, embedder: Any) -> Any:
     from assistant.services import Services
-    from assistant.settings import ChromaSettings, LLMSettings, Settings
+    from assistant.settings import ChromaSettings, LLMSettings, RetrievalSettings, Settings
 
     settings = Settings(data_dir=root / "index" / name)
     settings.llm = LLMSettings.model_validate({**settings.llm.model_dump(), "backend": backend})
     settings.chroma = ChromaSettings.model_validate({**settings.chroma.model_dump(), "collection": f"eval-{name}"})
+    # CLAP NQ is the corpus the strict abstention model was calibrated for (see assistant/abstain.py)
+    settings.retrieval = RetrievalSettings.model_validate(
+        {**settings.retrieval.model_dump(), "abstention": STRICT_ABSTENTION.get(name, "balanced")})
     services = Services(settings, llm=llm)
     if embedder is not None:  # share one loaded embedder between the datasets' services
         services.__dict__["embedder"] = embedder
