@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -84,9 +85,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     services = _services(args)
     app = create_app(services)
+    if services.settings.llm.backend == "local":  # load the model now, not on the first question
+        threading.Thread(target=_warm_up, args=(services,), daemon=True).start()
     print(f"serving the chat at http://{args.host}:{args.port}/  (API under /v1, docs at /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
+
+
+def _warm_up(services) -> None:  # noqa: ANN001
+    try:
+        llm = services.llm
+        if llm is not None:
+            llm.count_tokens("warm up")
+    except AssistantError as exc:
+        print(f"warning: the LLM could not be loaded ({exc.message}); answers will be extractive", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from assistant.abstain import AbstentionModel, abstention_features
-from assistant.errors import EmptyQuestion, LLMUnavailable
+from assistant.errors import EmptyQuestion, LLMUnavailable, QuestionTooLong
 from assistant.evidence import EvidenceSelector
 from assistant.llm.base import complete
 from assistant.retrieval import HybridRetriever
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 REFUSAL = "NOT IN DOCUMENTS"
 _CONTINUATION = re.compile(r"^\s*(and|but|also|so|what about|how about)\b", re.I)
-_ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|these|those|he|she|him|her|his)\b", re.I)
+_ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|these|those|he|she|him|her|his|such)\b", re.I)
 
 
 @dataclass
@@ -115,7 +115,8 @@ class AnswerEngine:
         if not question:
             raise EmptyQuestion("the question is empty: type a question about your documents")
         if len(question) > self.settings.max_question_chars:
-            raise EmptyQuestion(f"the question is {len(question)} characters; the limit is {self.settings.max_question_chars}")
+            raise QuestionTooLong(
+                f"the question is {len(question)} characters; the limit is {self.settings.max_question_chars}")
         query = self.condense(question, history or [])
         qvec = self.embedder.embed([query])[0]
         chunks = self.retriever.retrieve(query, document_ids=document_ids, query_vector=qvec)

@@ -23,6 +23,11 @@ class EmptyQuestion(BadRequest):
     code = "empty_question"
 
 
+class QuestionTooLong(BadRequest):
+    code = "question_too_long"
+    status = 413
+
+
 class IndexNotReady(AssistantError):
     """Nothing is indexed yet."""
 

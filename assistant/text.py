@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from nltk.stem.snowball import SnowballStemmer
+
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before being
     below between both but by can could did do does doing down during each few for from further had has
@@ -18,7 +20,10 @@ STOPWORDS = frozenset(
     without across among amid onto already yet still ever even however thus hence according""".split()
 )
 # Question words that carry no topic: "what did X do", "how many", "tell me about"
-QUESTION_WORDS = frozenset("what which who whom whose when where why how do does did tell describe explain give list name".split())
+QUESTION_WORDS = frozenset(
+    """what which who whom whose when where why how do does did tell describe explain give list name
+    mention mentioned article document documents text passage author writer""".split()
+)
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -48,16 +53,13 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return out
 
 
-@lru_cache(maxsize=50_000)
+_SNOWBALL = SnowballStemmer("english")
+
+
+@lru_cache(maxsize=100_000)
 def stem(word: str) -> str:
-    """A light, deterministic suffix stripper (enough to match response/responses, supplied/supply)."""
-    w = word
-    for suffix, repl in (("ies", "y"), ("ied", "y"), ("sses", "ss"), ("ing", ""), ("edly", ""), ("ed", ""),
-                         ("es", "e"), ("s", ""), ("ly", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
-            w = w[: -len(suffix)] + repl
-            break
-    return w[:-1] if w.endswith("e") and len(w) > 4 else w
+    """English Snowball stem (response/responses, economic/economically, supply/supplied)."""
+    return _SNOWBALL.stem(word)
 
 
 def words(text: str) -> list[str]:

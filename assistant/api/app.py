@@ -55,11 +55,9 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
                       methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 
     if ui:
-        import gradio as gr
+        from ui.chat import mount_ui
 
-        from ui.chat import build_ui
-
-        app = gr.mount_gradio_app(app, build_ui(services), path="/")
+        app = mount_ui(app, services, path="/")
     return app
 
 
