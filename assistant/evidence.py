@@ -46,7 +46,7 @@ class Window:
 
 def _heading(sentence: str) -> bool:
     """A title or heading line ("Reichstag fire"): short and without closing punctuation."""
-    return len(sentence.split()) < 8 and not sentence.rstrip().endswith((".", "!", "?", ":", ";", '"', "”", ")"))
+    return len(sentence.split()) < 20 and not sentence.rstrip().endswith((".", "!", "?", ":", ";", '"', "”", ")"))
 
 
 class EvidenceSelector:

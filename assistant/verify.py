@@ -25,6 +25,7 @@ from assistant.schema import Evidence
 from assistant.text import content_terms, names, numbers, sentence_spans
 
 CITE = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+LEADING_CITES = re.compile(r"^(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 # Sentences that only frame the answer carry no claim of their own
 _FRAMING = re.compile(r"^(based on|according to|in summary|in short|to summari[sz]e)\b[^.]*[:.]?$", re.I)
 
@@ -45,6 +46,10 @@ def split_cited(answer: str) -> list[tuple[str, list[int]]]:
     out: list[tuple[str, list[int]]] = []
     for s, e in sentence_spans(answer):
         raw = answer[s:e]
+        lead = LEADING_CITES.match(raw)
+        if lead and out:  # "... ambassador. [2] Next sentence": the [2] belongs to the sentence before
+            out[-1][1].extend(int(n) for m in CITE.finditer(lead.group(0)) for n in m.group(1).split(","))
+            raw = raw[lead.end() :]
         ids = [int(n) for m in CITE.finditer(raw) for n in m.group(1).split(",")]
         text = CITE.sub("", raw).strip()
         if not text and out:  # a lone "[2]" after the full stop belongs to the sentence before

@@ -302,3 +302,11 @@ def check_index(store: Any) -> dict[str, Any]:
 def index_invariants() -> Any:
     """``index_invariants(store)``: assert no orphan/duplicate chunks and exact spans; returns the ledger."""
     return check_index
+
+
+@pytest.fixture(scope="session")
+def local_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled GGUF assembled from its parts and sha256-verified once per session (~6 s, 1.1 GB)."""
+    from assistant.llm.model_file import resolve_model_path
+
+    return resolve_model_path(Settings(data_dir=tmp_path_factory.mktemp("model")))
