@@ -32,6 +32,7 @@ from typing import Any
 from assistant.schema import Answer, RetrievedChunk
 
 MIN_COVERAGE = 0.8
+MAX_UNCOVERED = 1  # at most one content word of a sentence may be absent from its quotes (the engine allows 3)
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _MARKER_SPACED = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -167,7 +168,7 @@ def sentence_support(sentence: str, quotes: Sequence[str]) -> tuple[bool, str]:
         return False, f"names not in the cited quotes: {sorted(missing_names)}"
     if words:
         covered = len(words & quote_words) / len(words)
-        if covered < MIN_COVERAGE:
+        if covered < MIN_COVERAGE or len(words - quote_words) > MAX_UNCOVERED:
             return False, f"{covered:.0%} of content words in the cited quotes (< {MIN_COVERAGE:.0%}); missing {sorted(words - quote_words)[:8]}"
     return True, ""
 
