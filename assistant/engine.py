@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 REFUSAL = "NOT IN DOCUMENTS"
+LLM_EVIDENCE_RATIO = 0.85  # evidence scoring below this share of the best is not shown to the LLM
 _CONTINUATION = re.compile(r"^\s*(and|but|also|so|what about|how about)\b", re.I)
 _ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|these|those|he|she|him|her|his|such)\b", re.I)
 
@@ -149,7 +150,11 @@ class AnswerEngine:
 
     # -- answers ------------------------------------------------------------------------------
     def _messages(self, prep: Prepared) -> list[dict[str, str]]:
-        evidence = "\n".join(f"[{e.id}] {' '.join(e.text.split())}" for e in prep.evidence)
+        # Only evidence close to the best: a small model is distracted by weaker passages, and every
+        # passage costs ~1 s of prompt processing on two cores.
+        best = prep.evidence[0].score
+        focused = [e for e in prep.evidence if e.score >= LLM_EVIDENCE_RATIO * best]
+        evidence = "\n".join(f"[{e.id}] {' '.join(e.text.split())}" for e in focused)
         return [
             {"role": "system", "content": load_prompt("answer_system").template},
             {"role": "user", "content": load_prompt("answer_user").render(evidence=evidence, question=prep.query)},
