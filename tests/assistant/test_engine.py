@@ -84,16 +84,13 @@ def test_invented_sentence_is_dropped_and_reported(settings: Settings, make_serv
 
 
 def test_wrong_citation_is_reattributed_to_the_supporting_evidence(settings: Settings, make_services: Any) -> None:
-    def cite_wrong(messages: list[dict[str, str]]) -> str:
-        evidence = dict(re.findall(r"^\[(\d+)\] (.*)$", messages[-1]["content"], re.M))
-        right = next(n for n, text in evidence.items() if "summoning" in text)
-        wrong = next(n for n in evidence if n != right)
-        return f"The summoning of Russia’s ambassador points to a willingness to reevaluate defense strategies [{wrong}]."
-
-    services = llm_services(settings, make_services, ScriptedLLM(responder=cite_wrong))
+    wrong = "The summoning of Russia’s ambassador points to a willingness to reevaluate defense strategies [3]."
+    services = llm_services(settings, make_services, ScriptedLLM(default=wrong))
+    prep = services.engine.prepare(QUESTION)
+    assert "summoning" not in prep.evidence[2].text  # [3] is really the wrong source
     answer = services.engine.ask(QUESTION)
     assert len(answer.citations) == 1 and "summoning" in answer.citations[0].quote
-    assert f"[{answer.citations[0].id}]" in answer.answer
+    assert answer.citations[0].id != 3 and f"[{answer.citations[0].id}]" in answer.answer
     assert answer.grounding.unsupported == []
     assert_citations_exact(services, answer)
 
