@@ -105,6 +105,7 @@ class IngestService:
         upload_dir = self.settings.uploads_dir
         upload_dir.mkdir(parents=True, exist_ok=True)
         saved: list[Path] = []
+        previous: dict[Path, bytes | None] = {}
         max_bytes = int(self.settings.ingest.max_file_mb * 2**20)
         for name, data in files:
             clean = safe_filename(name)
@@ -121,9 +122,17 @@ class IngestService:
             if upload_dir.resolve() not in target.parents:  # belt and braces after sanitising
                 report.failures.append(IngestFailure(path=clean, reason="refused file name"))
                 continue
+            previous[target] = target.read_bytes() if target.exists() else None
             target.write_bytes(data)
             saved.append(target)
         inner = self.ingest(saved) if saved else IngestReport()
+        for failure in inner.failures:  # keep nothing that failed; never show server paths to clients
+            path = Path(failure.path)
+            if previous.get(path) is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(previous[path])  # the indexed version stays, so does its file
+            failure.path = path.name
         inner.failures = report.failures + inner.failures
         inner.documents["failed"] += len(report.failures)
         inner.seconds = round(time.perf_counter() - started, 3)
@@ -174,6 +183,7 @@ class IngestService:
             previous = ledger.get(doc_id)
             if previous is not None and previous.hash == version:
                 report.documents["unchanged"] += 1
+                report.document_ids.append(doc_id)
                 return None
             loaded = load_file(path, max_bytes, data=data)
         except BadDocument as exc:

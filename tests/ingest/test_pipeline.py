@@ -305,3 +305,14 @@ def test_uploads_are_saved_under_a_safe_name_and_ingested(services: Any, setting
 ])
 def test_safe_filename(name: str, safe: str) -> None:
     assert safe_filename(name) == safe
+
+
+def test_failed_upload_leaves_no_file_and_no_server_path(services) -> None:  # noqa: ANN001
+    """Regression: an upload that failed to load stayed in uploads/ and its failure named the server path."""
+    report = services.ingestor.ingest_uploads([("good.txt", b"Plain words about harbours and ferries."),
+                                               ("empty.txt", b"   "), ("../../evil.md", b"\x00\x01binary")])
+    assert report.documents["added"] == 1 and report.documents["failed"] == 2
+    assert sorted(f.path for f in report.failures) == ["empty.txt", "evil.md"]
+    assert sorted(p.name for p in services.settings.uploads_dir.iterdir()) == ["good.txt"]
+    again = services.ingestor.ingest_uploads([("good.txt", b"Plain words about harbours and ferries.")])
+    assert again.documents["unchanged"] == 1 and again.document_ids == report.document_ids
