@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"error: invalid configuration: {exc.errors()[0].get('loc')}: {exc.errors()[0].get('msg')}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # `assistant documents | head`: the reader left; that is not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted: everything committed so far is kept; run the same command again to finish",
               file=sys.stderr)

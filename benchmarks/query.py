@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import psutil
+# this folder holds benchmarks/ingest.py, which would shadow the ``ingest`` package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from assistant.services import build_services
-from assistant.settings import Settings
-from evals.clapnq import load_clapnq
-from ingest.store import ChunkRecord
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+
+from assistant.services import build_services  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+from evals.clapnq import load_clapnq  # noqa: E402
+from ingest.store import ChunkRecord  # noqa: E402
 
 SAMPLE_QUESTIONS = [
     "What did South Korea do in response?",

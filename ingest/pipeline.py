@@ -29,7 +29,7 @@ from assistant.errors import AssistantError, BadDocument, DocumentTooLarge, Unsu
 from assistant.schema import DocumentInfo, IngestFailure, IngestReport
 from ingest.chunking import Chunker
 from ingest.loaders import SUPPORTED, load_file
-from ingest.store import ChunkRecord, ChromaStore
+from ingest.store import ChromaStore, ChunkRecord
 
 
 def document_id(path: Path) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 
@@ -37,7 +37,7 @@ class Prompt:
         return self.template.format(**values)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_prompt(name: str) -> Prompt:
     try:
         text = (resources.files("prompts") / f"{name}.txt").read_text(encoding="utf-8")
