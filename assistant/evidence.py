@@ -50,7 +50,7 @@ def _heading(sentence: str) -> bool:
 
 
 class EvidenceSelector:
-    def __init__(self, embedder: object, prefilter: int = 8, cache_size: int = 50_000) -> None:
+    def __init__(self, embedder: object, prefilter: int = 4, cache_size: int = 50_000) -> None:
         self.embedder = embedder
         self.prefilter = prefilter
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
