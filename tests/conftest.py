@@ -30,7 +30,6 @@ from assistant.services import Services
 from assistant.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 # -- network guard -------------------------------------------------------------------------------
@@ -254,18 +253,10 @@ def make_docx() -> Any:
 
 @pytest.fixture(scope="session")
 def clapnq_passages() -> list[tuple[str, str]]:
-    """(title, text) of the 300 answerable CLAP NQ dev passages (skips if the shared data is absent)."""
-    import json
+    """(title, text) of the 300 answerable CLAP NQ dev passages (the copy shipped in evals/data)."""
+    from evals.clapnq import load_clapnq
 
-    path = SHARED_DATA / "clapnq_dev" / "clapnq_dev_answerable.jsonl"
-    if not path.exists():
-        pytest.skip(f"shared data not found at {path}")
-    out = []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            passage = json.loads(line)["passages"][0]
-            out.append((passage["title"], passage["text"]))
-    return out
+    return [(item.title, item.passage) for item in load_clapnq() if item.answerable]
 
 
 # -- index invariants ----------------------------------------------------------------------------
