@@ -65,7 +65,7 @@ class LLMSettings(BaseModel):
     model_path: str = Field("", description="A GGUF file; empty = the bundled Qwen2.5-Coder-1.5B (sha256-checked)")
     context_window: int = Field(4096, ge=512)
     max_tokens: int = Field(256, ge=16)
-    temperature: float = Field(0.1, ge=0, le=2)
+    temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy: reproducible answers")
     threads: int = Field(0, ge=0, description="0 = number of cores")
     timeout_s: float = Field(120.0, gt=0, description="Per-answer generation budget before the extractive fallback")
     base_url: str = Field("", description="OpenAI-compatible server (backend=openai), e.g. http://127.0.0.1:8001/v1")
