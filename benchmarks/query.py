@@ -52,12 +52,22 @@ def build_index(data_dir: Path, size: int, base: list[tuple[str, str, str, int, 
         per_doc.setdefault(doc, []).append(i)
     docs = list(per_doc.items())
     written, copy = 0, 0
+    records: list[ChunkRecord] = []
+    vecs: list[np.ndarray] = []
+    commits: list[dict] = []
+
+    def flush() -> None:
+        if records:
+            store.write_chunks(records, np.concatenate(vecs))
+            store.commit_documents(commits)
+        records.clear(), vecs.clear(), commits.clear()
+
     while written < size:
         for doc, rows in docs:
             if written >= size:
                 break
             doc_id = f"{doc}-c{copy}"
-            text_parts, records = [], []
+            text_parts = []
             offset = 0
             for n, i in enumerate(rows):
                 chunk = f"{base[i][2]} (copy {copy})" if copy else base[i][2]
@@ -65,12 +75,14 @@ def build_index(data_dir: Path, size: int, base: list[tuple[str, str, str, int, 
                 text_parts.append(chunk)
                 offset += len(chunk) + 1
             vec = vectors[rows] + (rng.normal(0, 0.02, (len(rows), vectors.shape[1])) if copy else 0)
-            vec = (vec / np.linalg.norm(vec, axis=1, keepdims=True)).astype(np.float32)
-            store.write_chunks(records, vec)
-            store.commit_document(doc_id, version="v1", source=f"/bench/{doc_id}.txt", title=base[rows[0]][1],
-                                  text=" ".join(text_parts), chunks=len(records))
-            written += len(records)
+            vecs.append((vec / np.linalg.norm(vec, axis=1, keepdims=True)).astype(np.float32))
+            commits.append({"doc_id": doc_id, "version": "v1", "source": f"/bench/{doc_id}.txt",
+                            "title": base[rows[0]][1], "text": " ".join(text_parts), "chunks": len(rows)})
+            written += len(rows)
+            if len(records) >= 2000:
+                flush()
         copy += 1
+    flush()
     return services
 
 
