@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from passages import write_passages
 
 from assistant.settings import Settings
 from ingest.store import ChromaStore
@@ -41,16 +42,6 @@ def _check_report_shape(report: dict[str, Any]) -> None:
     assert isinstance(report["seconds"], float | int) and report["seconds"] >= 0
     for failure in report["failures"]:
         assert set(failure) == {"path", "reason"}
-
-
-def _write_passages(folder: Path, passages: list[tuple[str, str]]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, (title, text) in enumerate(passages):
-        path = folder / f"passage-{i:03d}.txt"
-        path.write_text(f"{title}\n\n{text}", encoding="utf-8")
-        paths.append(path)
-    return paths
 
 
 def _committed_documents(data_dir: Path) -> int:
@@ -93,7 +84,7 @@ def _start_and_stop_midway(args: list[str], env: dict[str, str], data_dir: Path,
 def test_ingest_json_then_documents_json(tmp_path: Path, cli_env: Any, settings: Settings,
                                          clapnq_passages: Any) -> None:
     folder = tmp_path / "docs"
-    paths = _write_passages(folder, clapnq_passages[:5])
+    paths = write_passages(folder, clapnq_passages[:5])
     env = cli_env()
     result = _run(["-m", "assistant", "ingest", str(folder), "--json"], env)
     assert result.returncode == 0, result.stderr
@@ -114,7 +105,7 @@ def test_ingest_json_then_documents_json(tmp_path: Path, cli_env: Any, settings:
 
 def test_python_m_ingest_is_assistant_ingest(tmp_path: Path, cli_env: Any, clapnq_passages: Any) -> None:
     folder = tmp_path / "docs"
-    _write_passages(folder, clapnq_passages[:3])
+    write_passages(folder, clapnq_passages[:3])
     env = cli_env()
     first = _run(["-m", "ingest", str(folder), "--json"], env)
     assert first.returncode == 0, first.stderr
@@ -204,7 +195,7 @@ def test_bad_configuration_is_one_line_error(tmp_path: Path, cli_env: Any) -> No
 def test_chroma_server_mode(tmp_path: Path, cli_env: Any, chroma_server: str, embedder: Any,
                             clapnq_passages: Any, index_invariants: Any) -> None:
     folder = tmp_path / "docs"
-    paths = _write_passages(folder, clapnq_passages[:4])
+    paths = write_passages(folder, clapnq_passages[:4])
     env = cli_env(ASSISTANT_CHROMA__URL=chroma_server, ASSISTANT_CHROMA__COLLECTION="cli-server-mode")
     result = _run(["-m", "assistant", "ingest", str(folder), "--json"], env)
     assert result.returncode == 0, result.stderr
@@ -230,7 +221,7 @@ def test_chroma_server_mode(tmp_path: Path, cli_env: Any, chroma_server: str, em
 def test_sigkill_mid_run_then_rerun_completes_without_duplicates(
         tmp_path: Path, cli_env: Any, settings: Settings, clapnq_passages: Any, index_invariants: Any) -> None:
     folder = tmp_path / "docs"
-    paths = _write_passages(folder, clapnq_passages[:60])
+    paths = write_passages(folder, clapnq_passages[:60])
     env = cli_env(ASSISTANT_INGEST__BATCH_CHUNKS="3")
     args = ["-m", "ingest", str(folder), "--json"]
     proc, committed = _start_and_stop_midway(args, env, tmp_path / "data", at=15, total=60, sig=signal.SIGKILL)
@@ -252,7 +243,7 @@ def test_sigkill_mid_run_then_rerun_completes_without_duplicates(
 def test_sigint_mid_run_exits_130_with_one_line_and_keeps_commits(
         tmp_path: Path, cli_env: Any, settings: Settings, clapnq_passages: Any, index_invariants: Any) -> None:
     folder = tmp_path / "docs"
-    paths = _write_passages(folder, clapnq_passages[100:140])
+    paths = write_passages(folder, clapnq_passages[100:140])
     env = cli_env(ASSISTANT_INGEST__BATCH_CHUNKS="3")
     args = ["-m", "assistant", "ingest", str(folder), "--json"]
     proc, committed = _start_and_stop_midway(args, env, tmp_path / "data", at=8, total=40, sig=signal.SIGINT)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from passages import write_passages
 
 from assistant.settings import IngestSettings, Settings
 from ingest.embedder import MAX_TOKENS
@@ -42,16 +43,6 @@ def _service(services: Any, embedder: Any = None) -> IngestService:
 
 def _with(settings: Settings, **ingest: Any) -> Settings:
     return settings.model_copy(update={"ingest": IngestSettings(**{**settings.ingest.model_dump(), **ingest})})
-
-
-def _write_passages(folder: Path, passages: list[tuple[str, str]]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, (title, text) in enumerate(passages):
-        path = folder / f"passage-{i:03d}.txt"
-        path.write_text(f"{title}\n\n{text}", encoding="utf-8")
-        paths.append(path)
-    return paths
 
 
 HTML = ("<html><head><title>Tides</title><style>.x{color:red}</style><script>var leak = 'SCRIPTLEAK';</script>"
@@ -135,7 +126,7 @@ def test_unchanged_reingest_embeds_and_writes_nothing(services: Any, corpus: Pat
 def test_changed_file_replaces_its_chunks(services: Any, tmp_path: Path, clapnq_passages: Any,
                                          index_invariants: Any) -> None:
     folder = tmp_path / "docs"
-    paths = _write_passages(folder, clapnq_passages[:3])
+    paths = write_passages(folder, clapnq_passages[:3])
     services.ingestor.ingest([folder])
     target = paths[0]
     doc_id = document_id(target)
@@ -227,7 +218,7 @@ def test_same_file_given_twice_is_ingested_once(services: Any, corpus: Path) -> 
 def test_interrupted_run_is_completed_by_the_next(services: Any, settings: Settings, tmp_path: Path,
                                                   clapnq_passages: Any, index_invariants: Any) -> None:
     folder = tmp_path / "docs"
-    paths = _write_passages(folder, clapnq_passages[:12])
+    paths = write_passages(folder, clapnq_passages[:12])
     small = _with(settings, batch_chunks=3)
     crashing = CountingEmbedder(services.embedder, fail_on_call=3)
     with pytest.raises(KeyboardInterrupt):
@@ -249,7 +240,7 @@ def test_crash_between_chunk_write_and_commit(services: Any, settings: Settings,
     """Chunks written but their documents never committed: the next run commits them without
     embedding them again, and leaves no duplicates."""
     folder = tmp_path / "docs"
-    paths = _write_passages(folder, clapnq_passages[:9])
+    paths = write_passages(folder, clapnq_passages[:9])
     store = services.store
     real_commit = store.commit_documents
     commits: list[int] = []
