@@ -95,19 +95,8 @@ class HybridRetriever:
         if not snap.ids:
             raise IndexNotReady("nothing is indexed yet: run `assistant ingest PATH` (or upload documents)")
         top_k = top_k or self.config.top_k
-        n = self.config.candidates
         qvec = query_vector if query_vector is not None else self.embedder.embed([query])[0]
-        where = None
-        if document_ids:
-            where = {"doc_id": {"$in": list(document_ids)}} if len(document_ids) > 1 else {"doc_id": document_ids[0]}
-        dense: dict[str, float] = {}
-        for rid, meta, _text, score in self.store.query(qvec, n, where=where):
-            if snap.live.get(str(meta.get("doc_id"))) == meta.get("version") and rid in snap.row:
-                dense[rid] = score
-        lexical = self._bm25(snap, query, n, document_ids)
-        missing = [rid for rid in lexical if rid not in dense]
-        if missing:
-            dense.update(self._dense_scores(missing, qvec))
+        dense, lexical = self.candidates(snap, query, qvec, document_ids)
         best_bm25 = max(lexical.values(), default=0.0)
         fused: list[tuple[float, str]] = []
         for rid in set(dense) | set(lexical):
@@ -125,6 +114,23 @@ class HybridRetriever:
                 bm25=round(lexical.get(rid, 0.0), 6),
             ))
         return out
+
+    def candidates(self, snap: _Snapshot, query: str, qvec: np.ndarray,
+                   document_ids: list[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
+        """Dense and BM25 candidates: (exact dense cosine of every candidate, raw BM25 scores)."""
+        n = self.config.candidates
+        where = None
+        if document_ids:
+            where = {"doc_id": {"$in": list(document_ids)}} if len(document_ids) > 1 else {"doc_id": document_ids[0]}
+        dense: dict[str, float] = {}
+        for rid, meta, _text, score in self.store.query(qvec, n, where=where):
+            if snap.live.get(str(meta.get("doc_id"))) == meta.get("version") and rid in snap.row:
+                dense[rid] = score
+        lexical = self._bm25(snap, query, n, document_ids)
+        missing = [rid for rid in lexical if rid not in dense]
+        if missing:
+            dense.update(self._dense_scores(missing, qvec))
+        return dense, lexical
 
     def coverage(self, query: str, chunks: list[RetrievedChunk], top: int = 3) -> float:
         """IDF-weighted share of the question's content terms found in the ``top`` chunks (0..1).
@@ -156,8 +162,7 @@ class HybridRetriever:
         return {snap.ids[i]: float(scores[i]) for i in top if scores[i] > 0}
 
     def _dense_scores(self, ids: list[str], qvec: np.ndarray) -> dict[str, float]:
-        res = self.store.chunks.get(ids=ids, include=["embeddings"])
-        vecs = np.asarray(res["embeddings"], dtype=np.float32)
+        found, vecs = self.store.embeddings(ids)
         if vecs.size == 0:
             return {}
-        return {rid: float(s) for rid, s in zip(res["ids"], vecs @ qvec, strict=True)}
+        return {rid: float(s) for rid, s in zip(found, vecs @ qvec, strict=True)}

@@ -39,11 +39,7 @@ def fusion_table(services, items, weights) -> list[dict]:  # noqa: ANN001
     for item in items:
         qvec = services.embedder.embed([item.question])[0]
         snap = retriever.snapshot()
-        dense = {rid: s for rid, meta, _t, s in services.store.query(qvec, retriever.config.candidates)}
-        lexical = retriever._bm25(snap, item.question, retriever.config.candidates, None)
-        missing = [rid for rid in lexical if rid not in dense]
-        if missing:
-            dense.update(retriever._dense_scores(missing, qvec))
+        dense, lexical = retriever.candidates(snap, item.question, qvec)
         src = {rid: Path(snap.metas[snap.row[rid]]["source"]).name for rid in set(dense) | set(lexical)}
         cache.append((item.filename, dense, lexical, src))
     for w in weights:

@@ -167,12 +167,6 @@ class ChromaStore:
         )
 
     # -- writes ---------------------------------------------------------------------------------
-    def existing_chunk_count(self, doc_id: str, version: str) -> int:
-        res = self._call(
-            "count chunks", self.chunks.get, where={"$and": [{"doc_id": doc_id}, {"version": version}]}, include=[]
-        )
-        return len(res["ids"])
-
     def write_chunks(self, records: Sequence[ChunkRecord], vectors: np.ndarray) -> None:
         """Upsert chunk records (idempotent: ids are content-versioned)."""
         for b in range(0, len(records), _PAGE):
@@ -244,6 +238,11 @@ class ChromaStore:
     def all_chunks(self) -> list[tuple[str, dict[str, Any], str]]:
         """(id, metadata, text) of every chunk, orphans included (callers filter by the ledger)."""
         return list(self._get_all(self.chunks, include=["metadatas", "documents"]))
+
+    def embeddings(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
+        """Stored vectors of these chunks: (ids found, float32 matrix in that order)."""
+        res = self._call("read embeddings", self.chunks.get, ids=ids, include=["embeddings"])
+        return list(res["ids"]), np.asarray(res["embeddings"], dtype=np.float32)
 
     def chunk_count(self) -> int:
         return int(self._call("count", self.chunks.count))

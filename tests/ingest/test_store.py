@@ -43,8 +43,7 @@ def test_commit_makes_a_document_visible(store: ChromaStore, embedder) -> None: 
     assert info.chars == len("Glaciers carve valleys. Moraines mark their edges.")
     assert store.doc_text("d1") == "Glaciers carve valleys. Moraines mark their edges."
     assert store.doc_texts(["d1", "d1"]) == {"d1": "Glaciers carve valleys. Moraines mark their edges."}
-    assert store.existing_chunk_count("d1", "v1") == 2
-    assert store.existing_chunk_count("d1", "other") == 0
+    assert store.existing_chunk_counts(["d1"]) == {("d1", "v1"): 2}
     assert store.generation() == 1
     assert store.chunk_count() == 2
 
