@@ -8,15 +8,13 @@ with the Blocks mounted at ``/`` by ``ui.chat.mount_ui``.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import serve_in_thread
 
 from assistant.services import Services
 from assistant.settings import Settings
@@ -56,25 +54,8 @@ def _app(services: Services) -> Any:
 @pytest.fixture(scope="module")
 def ui_server(ui_services: Services) -> Iterator[str]:
     """The app on ``http://127.0.0.1:PORT`` (real uvicorn, in a daemon thread)."""
-    import uvicorn
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(_app(ui_services), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="ui-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start serving the UI app within 30 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(_app(ui_services), lifespan="on") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,17 +10,15 @@ temporary data dir with the sample article ingested, the app over them, and an i
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from api_helpers import SAMPLE, build_services
 from fastapi import FastAPI
+from servers import serve_in_thread
 
 from assistant.api.app import create_app
 
@@ -58,26 +56,7 @@ async def client(make_app: Callable[..., FastAPI], make_client: Any) -> httpx.As
     return await make_client(make_app())
 
 
-@contextlib.contextmanager
-def _serve(app: FastAPI) -> Iterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 30 s")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
 @pytest.fixture
 def serve() -> Callable[[FastAPI], contextlib.AbstractContextManager[str]]:
     """``with serve(app) as base_url:`` a real uvicorn server on 127.0.0.1."""
-    return _serve
+    return serve_in_thread
