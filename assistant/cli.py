@@ -11,28 +11,27 @@ import json
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from assistant.errors import AssistantError
 
+if TYPE_CHECKING:
+    from assistant.services import Services
+
 EXIT_FAILED_FILES = 1
 EXIT_ERROR = 2
 
 
-def _settings(args: argparse.Namespace):  # noqa: ANN202
+def _services(args: argparse.Namespace) -> Services:
+    from assistant.services import Services
     from assistant.settings import LLMSettings, Settings
 
     settings = Settings()
     if getattr(args, "backend", None):
         settings.llm = LLMSettings.model_validate({**settings.llm.model_dump(), "backend": args.backend})
-    return settings
-
-
-def _services(args: argparse.Namespace):  # noqa: ANN202
-    from assistant.services import build_services
-
-    return build_services(_settings(args))
+    return Services(settings)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -62,19 +61,15 @@ def cmd_documents(args: argparse.Namespace) -> int:
     if not docs:
         print("nothing is indexed yet: run `assistant ingest PATH`")
     for d in docs:
-        print(f"{d.id}  {d.chunks:5d} chunks  {d.hash[:12]}  {d.ingested_at}  {d.source}")
+        print(f"{d.id}  {d.chunks:5d} chunks  {d.version[:12]}  {d.ingested_at}  {d.source}")
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from assistant.render import render_answer_text
+    from assistant.console import render_answer_text
 
-    services = _services(args)
-    answer = services.engine.ask(args.question)
-    if args.json:
-        print(answer.model_dump_json(exclude={"notice", "backend"} if not answer.notice else {"backend"}))
-    else:
-        print(render_answer_text(answer))
+    answer = _services(args).engine.ask(args.question)
+    print(answer.to_json() if args.json else render_answer_text(answer))
     return 0
 
 
@@ -92,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warm_up(services) -> None:  # noqa: ANN001
+def _warm_up(services: Services) -> None:
     try:
         llm = services.llm
         if llm is not None:
@@ -102,7 +97,7 @@ def _warm_up(services) -> None:  # noqa: ANN001
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from evals.runner import run_cli
+    from evals.cli import run_cli
 
     return run_cli(args)
 

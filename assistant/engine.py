@@ -6,9 +6,11 @@
 ``ask``, ``aask`` and ``stream`` share ``prepare`` (everything up to generation) and ``finish``
 (verification and the Answer), so the sync, async and streaming paths cannot drift apart.
 
+The engine receives its collaborators; ``assistant.services.Services`` builds them from settings.
+
 Example::
 
-    engine = build_services(settings).engine
+    engine = Services(settings).engine
     answer = engine.ask("What did South Korea do in response?")
     for item in engine.stream("And Russia?", history=[...]):
         print(item if isinstance(item, str) else item.citations)
@@ -21,25 +23,22 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
 
 from assistant.abstain import AbstentionModel, abstention_features
-from assistant.errors import EmptyQuestion, LLMUnavailable, QuestionTooLong
+from assistant.errors import LLMUnavailable
 from assistant.evidence import EvidenceSelector
-from assistant.llm.base import complete
+from assistant.llm.base import LLM, complete
 from assistant.retrieval import HybridRetriever
-from assistant.schema import Answer, ChatTurn, Citation, Evidence, Grounding, RetrievedChunk
+from assistant.schema import Answer, ChatTurn, Citation, Evidence, Grounding, RetrievedChunk, check_question
 from assistant.text import content_terms, sentence_spans
 from assistant.verify import GroundingVerifier
+from ingest.embedder import Embedder
+from ingest.store import ChromaStore
 from prompts import load_prompt
 
-if TYPE_CHECKING:
-    from assistant.services import Services
-
 log = logging.getLogger(__name__)
-REFUSAL = "NOT IN DOCUMENTS"
 LLM_EVIDENCE_RATIO = 0.85  # evidence scoring below this share of the best is not shown to the LLM
 _CONTINUATION = re.compile(r"^\s*(and|but|also|so|what about|how about)\b", re.I)
 _ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|these|those|he|she|him|her|his|such)\b", re.I)
@@ -61,14 +60,22 @@ class Prepared:
 
 
 class AnswerEngine:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.settings = services.settings
-        self.embedder = services.embedder
-        self.retriever = HybridRetriever(services.store, self.embedder, self.settings.retrieval)
-        self.selector = EvidenceSelector(self.embedder)
-        self.verifier = GroundingVerifier(self.selector.text_vectors)
-        self.abstention = AbstentionModel.load(self.settings.retrieval.abstention, self.settings.retrieval.abstain_threshold)
+    """``llm=None`` answers extractively. ``store`` supplies the documents' texts (quotes are cut from them)."""
+
+    def __init__(self, *, embedder: Embedder, store: ChromaStore, retriever: HybridRetriever,
+                 selector: EvidenceSelector, verifier: GroundingVerifier, abstention: AbstentionModel,
+                 llm: LLM | None, evidence_k: int = 3, max_tokens: int = 256,
+                 max_question_chars: int = 2000) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.retriever = retriever
+        self.selector = selector
+        self.verifier = verifier
+        self.abstention = abstention
+        self.llm = llm
+        self.evidence_k = evidence_k
+        self.max_tokens = max_tokens
+        self.max_question_chars = max_question_chars
 
     # -- the three entry points ---------------------------------------------------------------
     def ask(self, question: str, history: list[ChatTurn] | None = None,
@@ -91,7 +98,7 @@ class AnswerEngine:
         if prep.abstain:
             yield self.abstention_answer(prep)
             return
-        llm = self.services.llm
+        llm = self.llm
         if llm is None:
             answer = self.extractive_answer(prep)
             yield answer.answer
@@ -99,7 +106,7 @@ class AnswerEngine:
             return
         pieces: list[str] = []
         try:
-            for token in llm.stream(self._messages(prep), max_tokens=self.settings.llm.max_tokens):
+            for token in llm.stream(self._messages(prep), max_tokens=self.max_tokens):
                 pieces.append(token)
                 yield token
         except LLMUnavailable as exc:
@@ -112,17 +119,12 @@ class AnswerEngine:
     # -- preparation --------------------------------------------------------------------------
     def prepare(self, question: str, history: list[ChatTurn] | None = None,
                 document_ids: list[str] | None = None) -> Prepared:
-        question = (question or "").strip()
-        if not question:
-            raise EmptyQuestion("the question is empty: type a question about your documents")
-        if len(question) > self.settings.max_question_chars:
-            raise QuestionTooLong(
-                f"the question is {len(question)} characters; the limit is {self.settings.max_question_chars}")
+        question = check_question(question, self.max_question_chars)
         query = self.condense(question, history or [])
         qvec = self.embedder.embed([query])[0]
         chunks = self.retriever.retrieve(query, document_ids=document_ids, query_vector=qvec)
-        texts = self.services.store.doc_texts(c.document_id for c in chunks)
-        evidence = self.selector.select(query, qvec, chunks, texts, k=self.settings.retrieval.evidence_k)
+        texts = self.store.doc_texts(c.document_id for c in chunks)
+        evidence = self.selector.select(query, qvec, chunks, texts, k=self.evidence_k)
         features = abstention_features(chunks)
         coverage = self.retriever.coverage(query, chunks)
         return Prepared(question, query, chunks, evidence, features, self.abstention.probability(features),
@@ -133,14 +135,14 @@ class AnswerEngine:
         last_user = next((t.content.strip() for t in reversed(history) if t.role == "user" and t.content.strip()), "")
         if not last_user:
             return question
-        llm = self.services.llm
+        llm = self.llm
         if llm is not None:
             turns = "\n".join(f"{t.role}: {t.content.strip()[:400]}" for t in history[-4:])
             prompt = load_prompt("condense").render(history=turns, question=question)
             try:
                 text = complete(llm, [{"role": "user", "content": prompt}], max_tokens=60, stop=["\n"]).strip()
                 text = text.strip('"').splitlines()[0].strip() if text else ""
-                if 8 <= len(text) <= 3 * len(question) + len(last_user) and REFUSAL not in text:
+                if 8 <= len(text) <= 3 * len(question) + len(last_user):
                     return text
             except LLMUnavailable as exc:
                 log.warning("condense failed, using the deterministic rewrite: %s", exc.message)
@@ -162,9 +164,6 @@ class AnswerEngine:
 
     def finish(self, prep: Prepared, reply: str, backend: str) -> Answer:
         """Verify a generated reply; fall back to the extractive answer when nothing survives."""
-        if REFUSAL.lower() in reply.lower() and len(reply) < 4 * len(REFUSAL):
-            prep.notices.append("The model found no answer in the passages; showing the best passages instead.")
-            return self.extractive_answer(prep)
         verified = self.verifier.verify(reply, prep.evidence)
         if not verified.sentences:
             prep.notices.append("The model's answer could not be verified against the sources; "

@@ -19,13 +19,19 @@ class BadRequest(AssistantError):
     status = 400
 
 
-class EmptyQuestion(BadRequest):
+class InvalidQuestion(BadRequest):
+    """The question cannot be asked as given (checked once, by ``assistant.schema.check_question``)."""
+
+    code = "invalid_question"
+    status = 422
+
+
+class EmptyQuestion(InvalidQuestion):
     code = "empty_question"
 
 
-class QuestionTooLong(BadRequest):
+class QuestionTooLong(InvalidQuestion):
     code = "question_too_long"
-    status = 413
 
 
 class IndexNotReady(AssistantError):
@@ -39,6 +45,13 @@ class StoreUnavailable(AssistantError):
     """The Chroma server cannot be reached."""
 
     code = "chroma_unavailable"
+    status = 503
+
+
+class EmbedderUnavailable(AssistantError):
+    """The embedding model failed, or the embeddings server cannot be reached."""
+
+    code = "embedder_unavailable"
     status = 503
 
 

@@ -28,7 +28,24 @@ import numpy as np
 
 from assistant.errors import IndexNotReady
 from assistant.schema import RetrievedChunk
+from assistant.settings import RetrievalSettings
 from assistant.text import content_terms
+from ingest.embedder import Embedder
+from ingest.store import ChromaStore
+
+
+def fuse(dense: dict[str, float], lexical: dict[str, float], bm25_weight: float) -> list[tuple[float, str]]:
+    """(fused score, id) of every candidate, best first: dense cosine + weight x BM25 / the query's best BM25.
+
+    The one fusion formula: retrieval and the calibration script (``evals/calibrate.py``) both call it.
+    """
+    best_bm25 = max(lexical.values(), default=0.0)
+    fused = []
+    for rid in set(dense) | set(lexical):
+        b = lexical.get(rid, 0.0) / best_bm25 if best_bm25 > 0 else 0.0
+        fused.append((dense.get(rid, 0.0) + bm25_weight * b, rid))
+    fused.sort(reverse=True)
+    return fused
 
 
 @dataclass
@@ -44,7 +61,7 @@ class _Snapshot:
 
 
 class HybridRetriever:
-    def __init__(self, store: Any, embedder: Any, config: Any) -> None:
+    def __init__(self, store: ChromaStore, embedder: Embedder, config: RetrievalSettings) -> None:
         self.store = store
         self.embedder = embedder
         self.config = config
@@ -67,7 +84,7 @@ class HybridRetriever:
     def _build(self, generation: int) -> _Snapshot:
         import bm25s
 
-        live = {d.id: d.hash for d in self.store.docs().values()}
+        live = {d.id: d.version for d in self.store.docs().values()}
         ids, metas, texts = [], [], []
         for rid, meta, text in self.store.all_chunks():
             if live.get(str(meta.get("doc_id"))) == meta.get("version"):
@@ -84,9 +101,6 @@ class HybridRetriever:
             bm25.index(tokens, show_progress=False)
         return _Snapshot(generation, live, ids, metas, texts, bm25, {rid: i for i, rid in enumerate(ids)}, df)
 
-    def is_empty(self) -> bool:
-        return not self.snapshot().ids
-
     # -- retrieval ----------------------------------------------------------------------------
     def retrieve(self, query: str, top_k: int | None = None, document_ids: list[str] | None = None,
                  query_vector: np.ndarray | None = None) -> list[RetrievedChunk]:
@@ -97,12 +111,7 @@ class HybridRetriever:
         top_k = top_k or self.config.top_k
         qvec = query_vector if query_vector is not None else self.embedder.embed([query])[0]
         dense, lexical = self.candidates(snap, query, qvec, document_ids)
-        best_bm25 = max(lexical.values(), default=0.0)
-        fused: list[tuple[float, str]] = []
-        for rid in set(dense) | set(lexical):
-            b = lexical.get(rid, 0.0) / best_bm25 if best_bm25 > 0 else 0.0
-            fused.append((dense.get(rid, 0.0) + self.config.bm25_weight * b, rid))
-        fused.sort(reverse=True)
+        fused = fuse(dense, lexical, self.config.bm25_weight)
         out = []
         for score, rid in fused[:top_k]:
             i = snap.row[rid]

@@ -6,6 +6,21 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.errors import EmptyQuestion, QuestionTooLong
+
+
+def check_question(question: str | None, max_chars: int) -> str:
+    """The question, stripped; the one place that decides whether a question can be asked.
+
+    Raises ``EmptyQuestion`` or ``QuestionTooLong`` (both HTTP 422, exit code 2 in the CLI).
+    """
+    question = (question or "").strip()
+    if not question:
+        raise EmptyQuestion("the question is empty: type a question about your documents")
+    if len(question) > max_chars:
+        raise QuestionTooLong(f"the question is {len(question)} characters; the limit is {max_chars}")
+    return question
+
 
 class ChatTurn(BaseModel):
     role: Literal["user", "assistant"]
@@ -38,7 +53,11 @@ class Answer(BaseModel):
     grounding: Grounding
     query: str
     notice: str | None = Field(None, description="Set when the answer degraded (e.g. LLM failed -> extractive)")
-    backend: str = ""
+    backend: str = Field("", description="What wrote the answer: local, openai, fake, extractive or abstain")
+
+    def to_json(self) -> str:
+        """The Answer JSON, byte for byte what ``POST /v1/ask`` returns and ``assistant ask --json`` prints."""
+        return self.model_dump_json()
 
 
 class Evidence(BaseModel):
@@ -73,7 +92,7 @@ class DocumentInfo(BaseModel):
     source: str
     title: str
     chunks: int
-    hash: str
+    version: str = Field(description="Hash of the file's bytes and the chunking/embedding configuration")
     ingested_at: str
     chars: int = 0
 
@@ -81,6 +100,7 @@ class DocumentInfo(BaseModel):
 class IngestFailure(BaseModel):
     path: str
     reason: str
+    code: str = Field("bad_document", description="The error code: bad_document, unsupported_format, document_too_large")
 
 
 class IngestReport(BaseModel):

@@ -1,70 +1,85 @@
-"""The composition root: ``build_services(settings)`` wires every component once.
+"""The composition root: ``Services(settings)`` is the only place that builds components.
 
 The CLI, the REST app, the UI and the evals all take a ``Services`` and call the same objects.
-Connections are made lazily, so a Chroma server that is down makes requests fail with
-``StoreUnavailable`` (503) instead of stopping the app from starting.
+Each component receives exactly the collaborators it uses; tests and evals swap in their own by
+passing them here (``Services(settings, embedder=..., store=..., llm=...)``), never by patching.
+
+Connections are made lazily: a Chroma server that is down makes requests fail with
+``StoreUnavailable`` (503) instead of stopping the app from starting, and the next request retries
+(a ``cached_property`` caches only a successful build).
+
+Example::
+
+    services = Services(Settings())
+    services.ingestor.ingest([Path("docs/")])
+    answer = services.engine.ask("What did South Korea do in response?")
 """
 
 from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING
 
+from assistant.abstain import AbstentionModel
+from assistant.engine import AnswerEngine
+from assistant.evidence import EvidenceSelector
+from assistant.llm import LLM, build_llm
+from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
-
-if TYPE_CHECKING:
-    from assistant.engine import AnswerEngine
-    from assistant.llm.base import LLM
-    from ingest.pipeline import IngestService
-    from ingest.store import ChromaStore
+from assistant.verify import GroundingVerifier
+from ingest.embedder import Embedder, build_embedder
+from ingest.pipeline import IngestService
+from ingest.store import ChromaStore
 
 
 class Services:
-    def __init__(self, settings: Settings, *, llm: LLM | None = None) -> None:
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None, store: ChromaStore | None = None,
+                 llm: LLM | None = None) -> None:
         self.settings = settings
+        self._embedder = embedder
+        self._store = store
         self._llm = llm
-        self._store: ChromaStore | None = None
         self._lock = threading.Lock()
 
-    @cached_property
-    def embedder(self):  # noqa: ANN201 - MiniLMEmbedding | OpenAICompatibleEmbedding
-        from ingest.embedder import build_embedder
-
-        return build_embedder(self.settings)
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = build_embedder(self.settings.embedder, self.settings.cpu_threads)
+            return self._embedder
 
     @property
     def store(self) -> ChromaStore:
         """The Chroma store, connected on first use (and retried after a failure)."""
         with self._lock:
             if self._store is None:
-                from ingest.store import ChromaStore
-
-                self._store = ChromaStore.from_settings(self.settings)
+                self._store = ChromaStore.connect(self.settings.chroma, self.settings.chroma_path)
             return self._store
-
-    @property
-    def ingestor(self) -> IngestService:
-        from ingest.pipeline import IngestService
-
-        return IngestService(self.store, self.embedder, self.settings)
 
     @property
     def llm(self) -> LLM | None:
         """The generator for ``settings.llm.backend`` (None for the extractive backend)."""
         with self._lock:
-            if self._llm is None and self.settings.llm.backend != "extractive":
-                from assistant.llm import build_llm
-
+            if self._llm is None:
                 self._llm = build_llm(self.settings)
             return self._llm
 
     @cached_property
+    def ingestor(self) -> IngestService:
+        s = self.settings
+        return IngestService(self.store, self.embedder, s.chunk, s.ingest, uploads_dir=s.uploads_dir)
+
+    @cached_property
     def engine(self) -> AnswerEngine:
-        from assistant.engine import AnswerEngine
+        s, embedder, store = self.settings, self.embedder, self.store
+        selector = EvidenceSelector(embedder)
+        return AnswerEngine(
+            embedder=embedder, store=store,
+            retriever=HybridRetriever(store, embedder, s.retrieval),
+            selector=selector,
+            verifier=GroundingVerifier(selector.text_vectors),
+            abstention=AbstentionModel.load(s.retrieval.abstention, s.retrieval.abstain_threshold),
+            llm=self.llm, evidence_k=s.retrieval.evidence_k, max_tokens=s.llm.max_tokens,
+            max_question_chars=s.max_question_chars,
+        )
 
-        return AnswerEngine(self)
-
-
-def build_services(settings: Settings | None = None, *, llm: LLM | None = None) -> Services:
-    return Services(settings or Settings(), llm=llm)

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant.abstain import FEATURES, abstention_features
-from assistant.services import build_services
+from assistant.retrieval import fuse
+from assistant.services import Services
 from assistant.settings import Settings
 from evals.clapnq import load_clapnq, write_corpus
 
@@ -29,7 +30,7 @@ def _services(index: Path, bm25_weight: float | None = None):  # noqa: ANN202
     retrieval = {"bm25_weight": bm25_weight} if bm25_weight is not None else {}
     settings = Settings(data_dir=index, llm={"backend": "extractive"}, retrieval=retrieval,
                         chroma={"collection": "clapnq"})
-    return build_services(settings)
+    return Services(settings)
 
 
 def fusion_table(services, items, weights) -> list[dict]:  # noqa: ANN001
@@ -45,8 +46,7 @@ def fusion_table(services, items, weights) -> list[dict]:  # noqa: ANN001
     for w in weights:
         r1 = r5 = mrr = 0.0
         for gold, dense, lexical, src in cache:
-            best = max(lexical.values(), default=0.0) or 1.0
-            fused = sorted(((dense.get(r, 0.0) + w * lexical.get(r, 0.0) / best), r) for r in src)[::-1]
+            fused = fuse(dense, lexical, w)
             docs = list(dict.fromkeys(src[r] for _, r in fused))
             rank = docs.index(gold) + 1 if gold in docs else 0
             r1 += rank == 1

@@ -20,12 +20,13 @@ MODEL_LIMIT = 254  # 256 word pieces minus [CLS] and [SEP]
 
 
 class Chunker:
-    def __init__(self, tokenize: Callable[[str], list[int]], size: int = 200, overlap: int = 30) -> None:
+    def __init__(self, count_tokens: Callable[[str], int], size: int = 200, overlap: int = 30) -> None:
         if overlap >= size:
             raise ValueError(f"chunk overlap ({overlap}) must be smaller than chunk size ({size})")
         self.size = min(size, MODEL_LIMIT)
         self._splitter = SentenceSplitter(
-            chunk_size=self.size, chunk_overlap=min(overlap, self.size - 1), tokenizer=tokenize,
+            # the splitter only measures len(tokenizer(text)): a range of the right length is enough
+            chunk_size=self.size, chunk_overlap=min(overlap, self.size - 1), tokenizer=lambda t: range(count_tokens(t)),
             include_metadata=False, include_prev_next_rel=False,
         )
 

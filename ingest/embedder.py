@@ -1,6 +1,7 @@
 """Embedders: the bundled int8 all-MiniLM-L6-v2 (ONNX, no torch, nothing downloaded) and an
-OpenAI-compatible endpoint. Both are llama-index ``BaseEmbedding``s, so a naive llama-index
-pipeline can use the very same model (see ``benchmarks/ingest.py``).
+OpenAI-compatible endpoint. Both implement the ``Embedder`` protocol (what the rest of the code
+uses) and are llama-index ``BaseEmbedding``s, so a naive llama-index pipeline can use the very same
+model (see ``benchmarks/bench_ingest.py``).
 
 Example::
 
@@ -13,14 +14,36 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
+from assistant.errors import EmbedderUnavailable
+from assistant.settings import EmbedderSettings
+
 MAX_TOKENS = 256  # the model was trained with 256 word pieces; it truncates beyond that
 MAX_BATCH_TOKENS = 8 * MAX_TOKENS  # padded tokens per ONNX run (bounds peak memory, see embed)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What ingestion, retrieval, evidence selection and verification need from an embedding model.
+
+    ``embed`` returns float32 unit vectors, one row per text, in input order; ``count_tokens``
+    counts the model's own word pieces (chunk sizes are measured in them). Implementations raise
+    ``EmbedderUnavailable`` on any failure of the model or the service behind it.
+    """
+
+    model_name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
 
 
 def _tokenizer_path() -> str:
@@ -160,25 +183,28 @@ class OpenAICompatibleEmbedding(_ArrayEmbedding):
         return len(self.embed(["dimension probe"])[0])
 
     def count_tokens(self, text: str) -> int:
+        """An estimate (about 4 characters a token): the server's tokenizer is not available here."""
         return max(1, len(text) // 4)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
-        resp = self._client.embeddings.create(model=self.model_name, input=list(texts))
+        from openai import OpenAIError
+
+        try:
+            resp = self._client.embeddings.create(model=self.model_name, input=list(texts))
+        except OpenAIError as exc:
+            raise EmbedderUnavailable(
+                f"the embeddings server at {self.base_url} failed ({type(exc).__name__}): {exc}") from exc
         arr = np.asarray([d.embedding for d in resp.data], dtype=np.float32)
         return arr / np.clip(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12, None)
 
 
 
-Embedder = MiniLMEmbedding | OpenAICompatibleEmbedding
-
-
-def build_embedder(settings: Any) -> Embedder:
-    """The embedder chosen by ``settings.embedder``."""
-    cfg = settings.embedder
+def build_embedder(cfg: EmbedderSettings, cpu_threads: int) -> MiniLMEmbedding | OpenAICompatibleEmbedding:
+    """The embedder chosen by ``cfg.backend`` (``threads=0`` means ``cpu_threads``)."""
     if cfg.backend == "openai":
         return OpenAICompatibleEmbedding(
             base_url=cfg.base_url, api_key=cfg.api_key.get_secret_value(), model_name=cfg.model
         )
-    return MiniLMEmbedding(batch_size=cfg.batch_size, threads=cfg.threads or settings.cpu_threads)
+    return MiniLMEmbedding(batch_size=cfg.batch_size, threads=cfg.threads or cpu_threads)

@@ -33,21 +33,29 @@ class LoadedDocument:
         return 0
 
 
-def load_file(path: Path, max_bytes: int, data: bytes | None = None) -> LoadedDocument:
-    """Extract the text of ``path`` (or of ``data``, named ``path``). Raises ``BadDocument``."""
-    suffix = path.suffix.lower()
+def admit(name: str, size: int, max_bytes: int) -> None:
+    """The one rule for which files may be ingested: a supported type, at most ``max_bytes``.
+
+    Checked before a file is read (paths) or stored (uploads). Raises ``UnsupportedFormat`` (415)
+    or ``DocumentTooLarge`` (413).
+    """
+    suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED:
         raise UnsupportedFormat(f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED)}")
+    if size > max_bytes:
+        raise DocumentTooLarge(f"file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit")
+
+
+def load_file(path: Path, max_bytes: int, data: bytes | None = None) -> LoadedDocument:
+    """Extract the text of ``path`` (or of ``data``, named ``path``). Raises ``BadDocument``."""
     if data is None:
         try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise DocumentTooLarge(f"file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit")
+            admit(path.name, path.stat().st_size, max_bytes)
             data = path.read_bytes()
         except OSError as exc:
             raise BadDocument(f"cannot read file: {exc.strerror or exc}") from exc
-    if len(data) > max_bytes:
-        raise DocumentTooLarge(f"file is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit")
+    admit(path.name, len(data), max_bytes)
+    suffix = path.suffix.lower()
     if not data.strip():
         raise BadDocument("file is empty")
     if suffix == ".pdf":

@@ -8,7 +8,7 @@
 
 Example::
 
-    service = IngestService(store, embedder, settings)
+    service = IngestService(store, embedder, settings.chunk, settings.ingest, uploads_dir=settings.uploads_dir)
     report = service.ingest([Path("docs/")], prune=True)
 """
 
@@ -21,15 +21,16 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
-from assistant.errors import AssistantError, BadDocument, DocumentTooLarge, UnsupportedFormat
+from assistant.errors import AssistantError, BadDocument
 from assistant.schema import DocumentInfo, IngestFailure, IngestReport
+from assistant.settings import ChunkSettings, IngestSettings
 from ingest.chunking import Chunker
-from ingest.loaders import SUPPORTED, load_file
-from ingest.store import ChromaStore, ChunkRecord
+from ingest.embedder import Embedder
+from ingest.loaders import admit, load_file
+from ingest.store import ChromaStore, ChunkRecord, DocumentCommit
 
 
 def document_id(path: Path) -> str:
@@ -55,16 +56,15 @@ class _Pending:
 
 
 class IngestService:
-    def __init__(self, store: ChromaStore, embedder: Any, settings: Any) -> None:
+    def __init__(self, store: ChromaStore, embedder: Embedder, chunk: ChunkSettings, limits: IngestSettings,
+                 *, uploads_dir: Path) -> None:
         self.store = store
         self.embedder = embedder
-        self.settings = settings
-        tokenizer = getattr(embedder, "_raw_tokenizer", None)
-        tokenize = (lambda t: tokenizer.encode(t, add_special_tokens=False).ids) if tokenizer else (
-            lambda t: list(range(max(1, len(t) // 4)))
-        )
-        self.chunker = Chunker(tokenize, settings.chunk.size, settings.chunk.overlap)
-        fingerprint = f"{embedder.model_name}|{self.chunker.size}|{settings.chunk.overlap}|v1"
+        self.limits = limits
+        self.uploads_dir = uploads_dir
+        self.max_bytes = int(limits.max_file_mb * 2**20)
+        self.chunker = Chunker(embedder.count_tokens, chunk.size, chunk.overlap)
+        fingerprint = f"{embedder.model_name}|{self.chunker.size}|{chunk.overlap}|v1"
         self._fingerprint = fingerprint.encode()
 
     # -- public -------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ class IngestService:
                     continue
                 pending.append(item)
                 batch_chunks += len(item.records)
-                if batch_chunks >= self.settings.ingest.batch_chunks:
+                if batch_chunks >= self.limits.batch_chunks:
                     self._flush(pending, report)
                     bar.set_postfix(chunks=report.chunks["added"])
                     pending, batch_chunks = [], 0
@@ -102,25 +102,20 @@ class IngestService:
         """Store uploaded files under ``data_dir/uploads`` (names sanitised) and ingest them."""
         started = time.perf_counter()
         report = IngestReport()
-        upload_dir = self.settings.uploads_dir
+        upload_dir = self.uploads_dir
         upload_dir.mkdir(parents=True, exist_ok=True)
         saved: list[Path] = []
         previous: dict[Path, bytes | None] = {}
-        max_bytes = int(self.settings.ingest.max_file_mb * 2**20)
         for name, data in files:
             clean = safe_filename(name)
-            suffix = Path(clean).suffix.lower()
-            if suffix not in SUPPORTED:
-                report.failures.append(IngestFailure(path=clean, reason=UnsupportedFormat(
-                    f"unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED)}").message))
-                continue
-            if len(data) > max_bytes:
-                report.failures.append(IngestFailure(path=clean, reason=DocumentTooLarge(
-                    f"file is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit").message))
+            try:
+                admit(clean, len(data), self.max_bytes)
+            except BadDocument as exc:
+                self._fail(report, Path(clean), exc)
                 continue
             target = (upload_dir / clean).resolve()
             if upload_dir.resolve() not in target.parents:  # belt and braces after sanitising
-                report.failures.append(IngestFailure(path=clean, reason="refused file name"))
+                self._fail(report, Path(clean), BadDocument("refused file name"))
                 continue
             previous[target] = target.read_bytes() if target.exists() else None
             target.write_bytes(data)
@@ -159,7 +154,7 @@ class IngestService:
             elif root.is_file():
                 files.append(root)
             else:
-                self._fail(report, root, "no such file or directory")
+                self._fail(report, root, BadDocument("no such file or directory"))
         seen: set[Path] = set()
         unique = []
         for f in files:
@@ -171,26 +166,21 @@ class IngestService:
 
     def _prepare(self, path: Path, ledger: dict[str, DocumentInfo], report: IngestReport) -> _Pending | None:
         doc_id = document_id(path)
-        max_bytes = int(self.settings.ingest.max_file_mb * 2**20)
         try:
-            if path.suffix.lower() not in SUPPORTED:
-                raise UnsupportedFormat(f"unsupported file type {path.suffix or '(none)'!r}")
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise DocumentTooLarge(f"file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit")
+            admit(path.name, path.stat().st_size, self.max_bytes)
             data = path.read_bytes()
             version = hashlib.sha256(data + b"\0" + self._fingerprint).hexdigest()[:20]
             previous = ledger.get(doc_id)
-            if previous is not None and previous.hash == version:
+            if previous is not None and previous.version == version:
                 report.documents["unchanged"] += 1
                 report.document_ids.append(doc_id)
                 return None
-            loaded = load_file(path, max_bytes, data=data)
+            loaded = load_file(path, self.max_bytes, data=data)
         except BadDocument as exc:
-            self._fail(report, path, exc.message)
+            self._fail(report, path, exc)
             return None
         except OSError as exc:
-            self._fail(report, path, f"cannot read file: {exc.strerror or exc}")
+            self._fail(report, path, BadDocument(f"cannot read file: {exc.strerror or exc}"))
             return None
         source = str(path.resolve())
         records = [
@@ -199,7 +189,7 @@ class IngestService:
             for i, (text, start, end) in enumerate(self.chunker.split(loaded.text))
         ]
         if not records:
-            self._fail(report, path, "no text could be extracted")
+            self._fail(report, path, BadDocument("no text could be extracted"))
             return None
         return _Pending(doc_id, path, version, loaded.title, loaded.text, records, previous)
 
@@ -214,8 +204,8 @@ class IngestService:
         if records:
             self.store.write_chunks(records, self.embedder.embed([r.text for r in records]))
         self.store.commit_documents([
-            {"doc_id": item.doc_id, "version": item.version, "source": str(item.path.resolve()),
-             "title": item.title, "text": item.text, "chunks": len(item.records)}
+            DocumentCommit(item.doc_id, item.version, str(item.path.resolve()), item.title, item.text,
+                           len(item.records))
             for item in pending
         ])
         for item in pending:
@@ -237,6 +227,6 @@ class IngestService:
                     continue
 
     @staticmethod
-    def _fail(report: IngestReport, path: Path, reason: str) -> None:
+    def _fail(report: IngestReport, path: Path, error: BadDocument) -> None:
         report.documents["failed"] += 1
-        report.failures.append(IngestFailure(path=str(path), reason=reason))
+        report.failures.append(IngestFailure(path=str(path), reason=error.message, code=error.code))

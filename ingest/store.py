@@ -5,7 +5,7 @@ Two collections, ``<name>-chunks`` and ``<name>-docs``:
 * a chunk record: id ``<doc_id>:<version>:<n>``, its embedding, its text, and metadata
   ``doc_id, version, source, title, start, end, page, n``;
 * a document record: id ``doc_id``, the document's whole extracted text (quotes are cut from it),
-  metadata ``source, title, hash (= version), chunks, ingested_at, chars``.
+  metadata ``source, title, version, chunks, ingested_at, chars``.
 
 A document record is written only after all of its chunks are written: it is the commit point.
 Chunks whose ``(doc_id, version)`` has no matching committed document are orphans; readers ignore
@@ -17,7 +17,7 @@ A third record, ``__generation__`` in the docs collection, counts commits so tha
 
 Example::
 
-    store = ChromaStore.from_settings(settings)
+    store = ChromaStore.connect(settings.chroma, settings.chroma_path)
     store.docs()            # {doc_id: DocumentInfo}
 """
 
@@ -27,6 +27,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -34,6 +35,7 @@ import numpy as np
 
 from assistant.errors import AssistantError, DocumentNotFound, StoreUnavailable
 from assistant.schema import DocumentInfo
+from assistant.settings import ChromaSettings
 
 GENERATION_ID = "__generation__"
 _PAGE = 5000  # Chroma caps a single get; page through larger collections
@@ -68,14 +70,26 @@ class ChunkRecord:
         }
 
 
-def _connect(settings: Any) -> Any:
+@dataclass(frozen=True)
+class DocumentCommit:
+    """A ledger record: ``doc_id`` now points at ``version``, whose ``chunks`` chunks are all written."""
+
+    doc_id: str
+    version: str
+    source: str
+    title: str
+    text: str
+    chunks: int
+
+
+def _connect(chroma: ChromaSettings, path: Path) -> Any:
     import chromadb
 
     chroma_settings = chromadb.Settings(anonymized_telemetry=False)
-    url = settings.chroma.url
+    url = chroma.url
     if not url:
-        settings.chroma_path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     parsed = urlparse(url)
     try:
         client = chromadb.HttpClient(
@@ -109,8 +123,9 @@ class ChromaStore:
             raise StoreUnavailable(f"Chroma at {self.url} refused to open collection {name!r}: {exc}") from exc
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ChromaStore:
-        return cls(_connect(settings), settings.chroma.collection, settings.chroma.url)
+    def connect(cls, chroma: ChromaSettings, path: Path) -> ChromaStore:
+        """The store at ``chroma.url``, or embedded under ``path`` when no URL is set."""
+        return cls(_connect(chroma, path), chroma.collection, chroma.url)
 
     # -- guarded access -------------------------------------------------------------------------
     def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -136,7 +151,7 @@ class ChromaStore:
                 source=str(meta.get("source", "")),
                 title=str(meta.get("title", "")),
                 chunks=int(meta.get("chunks", 0)),
-                hash=str(meta.get("hash", "")),
+                version=str(meta.get("version", meta.get("hash", ""))),  # "hash": indexes before 2026-11-29
                 ingested_at=str(meta.get("ingested_at", "")),
                 chars=int(meta.get("chars", 0)),
             )
@@ -191,26 +206,22 @@ class ChromaStore:
                 counts[key] = counts.get(key, 0) + 1
         return counts
 
-    def commit_document(self, doc_id: str, *, version: str, source: str, title: str, text: str, chunks: int) -> None:
-        """Point ``doc_id`` at ``version``: from now on its chunks of that version are live."""
-        self.commit_documents([
-            {"doc_id": doc_id, "version": version, "source": source, "title": title, "text": text, "chunks": chunks}
-        ])
+    def commit_documents(self, docs: Sequence[DocumentCommit]) -> None:
+        """Point each ``doc_id`` at its ``version``: from now on its chunks of that version are live.
 
-    def commit_documents(self, docs: Sequence[dict[str, Any]]) -> None:
-        """``commit_document`` for many documents in one write (call it only after all their chunks are
-        written): one ledger upsert and one generation bump instead of three round trips per document."""
+        Call it only after all their chunks are written (this write is the commit point): one ledger
+        upsert and one generation bump for the whole batch."""
         if not docs:
             return
         now = datetime.now(UTC).isoformat(timespec="seconds")
         metas = [
-            {"source": d["source"], "title": d["title"], "hash": d["version"], "chunks": d["chunks"],
-             "chars": len(d["text"]), "ingested_at": now}
+            {"source": d.source, "title": d.title, "version": d.version, "chunks": d.chunks,
+             "chars": len(d.text), "ingested_at": now}
             for d in docs
         ]
         self._call(
-            "commit documents", self.ledger.upsert, ids=[d["doc_id"] for d in docs], embeddings=[[1.0]] * len(docs),
-            documents=[d["text"] for d in docs], metadatas=metas,
+            "commit documents", self.ledger.upsert, ids=[d.doc_id for d in docs], embeddings=[[1.0]] * len(docs),
+            documents=[d.text for d in docs], metadatas=metas,
         )
         self._bump()
 
@@ -227,7 +238,7 @@ class ChromaStore:
 
     def sweep(self) -> int:
         """Delete orphan chunks (no committed document of that version). Returns how many."""
-        live = {d.id: d.hash for d in self.docs().values()}
+        live = {d.id: d.version for d in self.docs().values()}
         stale = [rid for rid, meta, _ in self._get_all(self.chunks, include=["metadatas"])
                  if live.get(str(meta.get("doc_id"))) != meta.get("version")]
         for b in range(0, len(stale), _PAGE):

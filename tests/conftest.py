@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import pytest
 
 from assistant.services import Services
 from assistant.settings import Settings
+from ingest.embedder import MiniLMEmbedding
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,29 +93,20 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Any:
+def embedder() -> MiniLMEmbedding:
     """One MiniLM embedder for the whole session (read-only, thread-safe)."""
-    from ingest.embedder import MiniLMEmbedding
-
     return MiniLMEmbedding(batch_size=32, threads=2)
 
 
-def services_with(settings: Settings, embedder: Any, **kw: Any) -> Services:
-    """``Services(settings)`` that reuses an already loaded embedder instead of building its own."""
-    services = Services(settings, **kw)
-    services.__dict__["embedder"] = embedder  # Services.embedder is a functools.cached_property
-    return services
-
-
 @pytest.fixture
-def make_services(embedder: Any) -> Any:
+def make_services(embedder: MiniLMEmbedding) -> Callable[..., Services]:
     """``make_services(settings, llm=...)``: more ``Services`` sharing the session embedder."""
-    return lambda settings, **kw: services_with(settings, embedder, **kw)
+    return lambda settings, **kw: Services(settings, embedder=embedder, **kw)
 
 
 @pytest.fixture
-def services(settings: Settings, embedder: Any) -> Services:
-    return services_with(settings, embedder)
+def services(settings: Settings, embedder: MiniLMEmbedding) -> Services:
+    return Services(settings, embedder=embedder)
 
 
 # -- subprocess helpers --------------------------------------------------------------------------
@@ -278,7 +270,7 @@ def check_index(store: Any) -> dict[str, Any]:
     for cid, meta, text in chunks:
         doc = ledger.get(meta["doc_id"])
         assert doc is not None, f"orphan chunk {cid}: no committed document {meta['doc_id']}"
-        assert meta["version"] == doc.hash, f"orphan chunk {cid}: version {meta['version']} != {doc.hash}"
+        assert meta["version"] == doc.version, f"orphan chunk {cid}: version {meta['version']} != {doc.version}"
         span = (meta["doc_id"], meta["start"], meta["end"])
         assert span not in spans, f"duplicate chunk span {span}"
         spans.add(span)

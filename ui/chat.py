@@ -8,7 +8,7 @@ engine condenses follow-ups from) lives in ``gr.State``, so two people never sha
 Example::
 
     app = FastAPI()
-    mount_ui(app, build_services(settings))   # or gr.mount_gradio_app(app, build_ui(services), path="/")
+    mount_ui(app, Services(settings))   # or gr.mount_gradio_app(app, build_ui(services), path="/")
 """
 
 from __future__ import annotations

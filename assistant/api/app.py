@@ -2,7 +2,7 @@
 
 Example::
 
-    app = create_app(build_services(Settings()))           # what `assistant serve` runs
+    app = create_app(Services(Settings()))                 # what `assistant serve` runs
     app = create_app(services, ui=False)                   # API only (tests, headless servers)
 
 Everything is configured from ``services.settings`` here, at construction: bearer auth on /v1 when

@@ -12,8 +12,6 @@ Upload status codes:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -22,10 +20,9 @@ from starlette.datastructures import UploadFile
 
 from assistant.api.deps import ServicesDep
 from assistant.api.errors import UploadRejected
-from assistant.api.schemas import ERROR_RESPONSES, DeleteResult, UploadResult
+from assistant.api.bodies import ERROR_RESPONSES, DeleteResult, UploadResult
 from assistant.errors import DocumentTooLarge, UnsupportedFormat
 from assistant.schema import DocumentInfo
-from ingest.loaders import SUPPORTED
 
 router = APIRouter(tags=["documents"], responses=ERROR_RESPONSES)
 READ_CHUNK = 2**20
@@ -68,16 +65,16 @@ async def upload_documents(request: Request, services: ServicesDep) -> JSONRespo
             raise RequestValidationError([{"type": "missing", "loc": ("body", "files"), "input": None,
                                            "msg": "no files: send multipart/form-data with one or more `files` parts"}])
         files = await read_files(uploads, limit)
-    if not any(Path(name).suffix.lower() in SUPPORTED for name, _ in files):
-        names = ", ".join(name for name, _ in files)
-        raise UnsupportedFormat(f"unsupported file type ({names}); supported: {', '.join(SUPPORTED)}")
     report = await run_in_threadpool(services.ingestor.ingest_uploads, files)
     result = UploadResult(**report.model_dump(), document_ids=report.document_ids)
     ingested = sum(report.documents[k] for k in ("added", "updated", "unchanged"))
     if report.failures and not ingested:
+        all_unsupported = all(f.code == UnsupportedFormat.code for f in report.failures)
         raise UploadRejected(f"none of the {len(files)} files could be ingested: "
                              + "; ".join(f"{f.path}: {f.reason}" for f in report.failures),
-                             details=result.model_dump())
+                             details=result.model_dump(),
+                             code=UnsupportedFormat.code if all_unsupported else None,
+                             status=UnsupportedFormat.status if all_unsupported else None)
     return JSONResponse(result.model_dump(), status_code=207 if report.failures else 200)
 
 

@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from assistant.api.deps import ServicesDep
-from assistant.api.schemas import Check, Readiness
+from assistant.api.bodies import Check, Readiness
 from assistant.errors import AssistantError, LLMUnavailable
 from assistant.services import Services
 

@@ -11,29 +11,19 @@ SSE comments keep the connection alive. The last chunk before ``[DONE]`` carries
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from assistant.api.bodies import ERROR_RESPONSES, ChatCompletion, ChatCompletionBody, completion_id
 from assistant.api.deps import ServicesDep
-from assistant.api.errors import error_payload
-from assistant.api.schemas import (
-    ERROR_RESPONSES,
-    ChatCompletion,
-    ChatCompletionBody,
-    check_question,
-    completion_id,
-)
-from assistant.api.streaming import first_item, rest_in_thread
-from assistant.errors import AssistantError
+from assistant.api.streaming import first_item, guarded, rest_in_thread
 from assistant.schema import Answer
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["openai"], responses=ERROR_RESPONSES)
 _PIECES = re.compile(r"\s*\S+")
 KEEPALIVE_S = 1.0
@@ -44,45 +34,45 @@ KEEPALIVE_S = 1.0
                               "description": "chat.completion, or chat.completion.chunk events with stream=true"}})
 async def chat_completions(body: ChatCompletionBody, services: ServicesDep) -> Any:
     question, history = body.question_and_history()
-    check_question(question, services.settings.max_question_chars, loc=("body", "messages"))
     if not body.stream:
         answer = await services.engine.aask(question, history)
         return ChatCompletion.from_answer(answer, body.model)
     stream = services.engine.stream(question, history)
     first = await first_item(stream)  # errors before generation keep their HTTP status
-    return StreamingResponse(_chunks(rest_in_thread(first, stream), body.model), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    events = guarded(_chunks(rest_in_thread(first, stream), body.model), _data)
+    return EventSourceResponse(_done(events), sep="\n", ping=15,
+                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _data(obj: Any) -> str:
-    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+def _data(obj: Any) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps(obj, ensure_ascii=False))
 
 
-async def _chunks(items: AsyncIterator[str | Answer], model: str) -> AsyncIterator[str]:
+async def _done(events: AsyncIterator[ServerSentEvent]) -> AsyncIterator[ServerSentEvent]:
+    async for event in events:
+        yield event
+    yield ServerSentEvent(data="[DONE]")
+
+
+async def _chunks(items: AsyncIterator[str | Answer], model: str) -> AsyncIterator[ServerSentEvent]:
     cid, created = completion_id(), int(time.time())
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> ServerSentEvent:
         return _data({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
 
     yield chunk({"role": "assistant", "content": ""})
-    try:
-        answer: Answer | None = None
-        last_beat = time.monotonic()
-        async for item in items:
-            if isinstance(item, Answer):
-                answer = item
-            elif time.monotonic() - last_beat >= KEEPALIVE_S:
-                last_beat = time.monotonic()
-                yield ": generating\n\n"
-        assert answer is not None, "the engine stream ended without an Answer"
-        for piece in _PIECES.findall(answer.answer):
-            yield chunk({"content": piece})
-        yield chunk({}, "stop", citations=[c.model_dump() for c in answer.citations],
-                    grounding=answer.grounding.model_dump(), abstained=answer.abstained, notice=answer.notice)
-    except AssistantError as exc:
-        yield _data(error_payload(exc.code, exc.message))
-    except Exception:
-        log.exception("chat completion stream failed")
-        yield _data(error_payload("internal_error", "internal server error; the details are in the server log"))
-    yield "data: [DONE]\n\n"
+    answer: Answer | None = None
+    last_beat = time.monotonic()
+    async for item in items:
+        if isinstance(item, Answer):
+            answer = item
+        elif time.monotonic() - last_beat >= KEEPALIVE_S:
+            last_beat = time.monotonic()
+            yield ServerSentEvent(comment="generating")
+    if answer is None:
+        raise RuntimeError("the engine stream ended without an Answer")
+    for piece in _PIECES.findall(answer.answer):
+        yield chunk({"content": piece})
+    yield chunk({}, "stop", citations=[c.model_dump() for c in answer.citations],
+                grounding=answer.grounding.model_dump(), abstained=answer.abstained, notice=answer.notice)

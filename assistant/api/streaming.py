@@ -1,19 +1,27 @@
-"""Run the engine's synchronous token generator off the event loop, one ``next()`` per worker-thread hop.
+"""Streaming helpers shared by ``/v1/ask/stream`` and ``/v1/chat/completions``.
 
-``first_item`` pulls the first item before any response is started, so failures while preparing an
-answer (empty index, Chroma down, bad question) still become a proper HTTP status instead of an
-error inside a 200 stream.
+* ``first_item`` pulls the first item before any response is started, so failures while preparing an
+  answer (empty index, Chroma down, bad question) still become a proper HTTP status instead of an
+  error inside a 200 stream.
+* ``rest_in_thread`` runs the engine's synchronous generator off the event loop, one ``next()`` per
+  worker-thread hop, and closes it when the client goes away.
+* ``guarded`` is the one place where an error in the middle of a stream becomes an error payload.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
+from assistant.api.errors import error_payload
+from assistant.errors import AssistantError
+
 T = TypeVar("T")
 _DONE = object()
+log = logging.getLogger(__name__)
 
 
 def _next(it: Iterator[T]) -> object:
@@ -40,3 +48,20 @@ async def rest_in_thread(first: T, it: Iterator[T]) -> AsyncIterator[T]:
         close = getattr(it, "close", None)
         if close is not None:
             close()
+
+
+def stream_error(exc: BaseException) -> dict[str, Any]:
+    """The ``{"error": {...}}`` payload for a failure after the response has started."""
+    if isinstance(exc, AssistantError):
+        return error_payload(exc.code, exc.message)
+    log.error("answer stream failed", exc_info=exc)
+    return error_payload("internal_error", "internal server error; the details are in the server log")
+
+
+async def guarded(events: AsyncIterator[T], on_error: Any) -> AsyncIterator[T]:
+    """``events``, then ``on_error(payload)`` once if they fail midway (the stream ends cleanly)."""
+    try:
+        async for event in events:
+            yield event
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one error event, never a torn stream
+        yield on_error(stream_error(exc))

@@ -41,7 +41,7 @@ def _check_report_shape(report: dict[str, Any]) -> None:
         assert all(type(v) is int and v >= 0 for v in report[key].values()), report[key]
     assert isinstance(report["seconds"], float | int) and report["seconds"] >= 0
     for failure in report["failures"]:
-        assert set(failure) == {"path", "reason"}
+        assert set(failure) == {"path", "reason", "code"}
 
 
 def _committed_documents(data_dir: Path) -> int:
@@ -100,7 +100,7 @@ def test_ingest_json_then_documents_json(tmp_path: Path, cli_env: Any, settings:
     assert sorted(d["source"] for d in docs) == sorted(str(p.resolve()) for p in paths)
     assert sum(d["chunks"] for d in docs) == report["chunks"]["added"]
     assert {d["title"] for d in docs} == {title for title, _ in clapnq_passages[:5]}
-    assert all(set(d) >= {"id", "source", "title", "chunks", "hash", "ingested_at"} for d in docs)
+    assert all(set(d) >= {"id", "source", "title", "chunks", "version", "ingested_at"} for d in docs)
 
 
 def test_python_m_ingest_is_assistant_ingest(tmp_path: Path, cli_env: Any, clapnq_passages: Any) -> None:
@@ -155,7 +155,7 @@ def test_bad_files_exit_1_and_good_files_are_indexed(tmp_path: Path, cli_env: An
     assert all(reason and "\n" not in reason for reason in reasons.values())
     assert report["documents"]["added"] == 4 and report["documents"]["failed"] == len(bad)
 
-    store = ChromaStore.from_settings(settings)
+    store = ChromaStore.connect(settings.chroma, settings.chroma_path)
     names = {Path(d.source).name for d in index_invariants(store).values()}
     assert names == {"good.txt", "good.pdf", "good.docx", "latin1.txt"}
     latin = next(d for d in store.docs().values() if d.source.endswith("latin1.txt"))
@@ -207,7 +207,7 @@ def test_chroma_server_mode(tmp_path: Path, cli_env: Any, chroma_server: str, em
     assert not (tmp_path / "data" / "chroma").exists(), "nothing was written to an embedded Chroma"
 
     settings = Settings(data_dir=tmp_path / "data", chroma={"url": chroma_server, "collection": "cli-server-mode"})
-    store = ChromaStore.from_settings(settings)
+    store = ChromaStore.connect(settings.chroma, settings.chroma_path)
     index_invariants(store)
     title, text = clapnq_passages[2]
     question = " ".join(text.split()[:25])
@@ -234,7 +234,7 @@ def test_sigkill_mid_run_then_rerun_completes_without_duplicates(
     assert report["documents"]["added"] + report["documents"]["unchanged"] == 60
     assert report["documents"]["failed"] == 0
 
-    ledger = index_invariants(ChromaStore.from_settings(settings))
+    ledger = index_invariants(ChromaStore.connect(settings.chroma, settings.chroma_path))
     sources = sorted(d.source for d in ledger.values())
     assert sources == sorted(str(p.resolve()) for p in paths), "every file indexed exactly once"
 
@@ -259,5 +259,5 @@ def test_sigint_mid_run_exits_130_with_one_line_and_keeps_commits(
     report = _one_json_object(result.stdout)
     assert report["documents"]["unchanged"] >= committed
     assert report["documents"]["added"] + report["documents"]["unchanged"] == 40
-    ledger = index_invariants(ChromaStore.from_settings(settings))
+    ledger = index_invariants(ChromaStore.connect(settings.chroma, settings.chroma_path))
     assert sorted(d.source for d in ledger.values()) == sorted(str(p.resolve()) for p in paths)

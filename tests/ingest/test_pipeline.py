@@ -10,18 +10,19 @@ import numpy as np
 import pytest
 from passages import write_passages
 
+from assistant.services import Services
 from assistant.settings import IngestSettings, Settings
-from ingest.embedder import MAX_TOKENS
+from ingest.embedder import MAX_TOKENS, Embedder
 from ingest.pipeline import IngestService, document_id, safe_filename
 
 
 class CountingEmbedder:
     """The real embedder, counting the texts it embeds; raises ``fail_with`` on call ``fail_on_call``."""
 
-    def __init__(self, inner: Any, fail_on_call: int = 0, fail_with: BaseException | None = None) -> None:
+    def __init__(self, inner: Embedder, fail_on_call: int = 0, fail_with: BaseException | None = None) -> None:
         self.inner = inner
         self.model_name = inner.model_name
-        self._raw_tokenizer = inner._raw_tokenizer
+        self.count_tokens = inner.count_tokens
         self.calls: list[int] = []
         self.fail_on_call = fail_on_call
         self.fail_with = fail_with
@@ -33,12 +34,18 @@ class CountingEmbedder:
         return self.inner.embed(texts)
 
     @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
     def embedded(self) -> int:
         return sum(self.calls)
 
 
-def _service(services: Any, embedder: Any = None) -> IngestService:
-    return IngestService(services.store, embedder or services.embedder, services.settings)
+def _service(services: Services, embedder: Embedder | None = None, settings: Settings | None = None) -> IngestService:
+    """An IngestService on the test's store, with another embedder or other ingest limits."""
+    s = settings or services.settings
+    return IngestService(services.store, embedder or services.embedder, s.chunk, s.ingest, uploads_dir=s.uploads_dir)
 
 
 def _with(settings: Settings, **ingest: Any) -> Settings:
@@ -74,8 +81,8 @@ def _by_name(services: Any) -> dict[str, Any]:
 def test_every_format_is_indexed(services: Any, corpus: Path, index_invariants: Any) -> None:
     report = services.ingestor.ingest([corpus])
     assert report.documents == {"added": 6, "updated": 0, "unchanged": 0, "removed": 0, "failed": 1}
-    assert [(Path(f.path).name, f.reason) for f in report.failures] == [
-        ("data.csv", "unsupported file type '.csv'")]
+    assert [(Path(f.path).name, f.code) for f in report.failures] == [("data.csv", "unsupported_format")]
+    assert report.failures[0].reason.startswith("unsupported file type '.csv'; supported: .txt")
     ledger = index_invariants(services.store)
     docs = _by_name(services)
     assert set(docs) == {"notes.txt", "readme.md", "tides.html", "old.htm", "report.pdf", "islands.docx"}
@@ -138,11 +145,11 @@ def test_changed_file_replaces_its_chunks(services: Any, tmp_path: Path, clapnq_
     report = services.ingestor.ingest([folder])
     assert report.documents == {"added": 0, "updated": 1, "unchanged": 2, "removed": 0, "failed": 0}
     after = index_invariants(services.store)[doc_id]
-    assert after.hash != before.hash
+    assert after.version != before.version
     assert report.chunks == {"added": after.chunks, "removed": before.chunks}
     mine = [c for c in services.store.all_chunks() if c[1]["doc_id"] == doc_id]
     assert len(mine) == after.chunks >= 2
-    assert {c[1]["version"] for c in mine} == {after.hash}, "no chunk of the old version is left"
+    assert {c[1]["version"] for c in mine} == {after.version}, "no chunk of the old version is left"
     assert services.store.doc_text(doc_id) == new_text
     assert sorted(c[0] for c in services.store.all_chunks() if c[1]["doc_id"] != doc_id) == other_chunks
     assert len(services.ingestor.documents()) == 3
@@ -188,7 +195,7 @@ def test_bad_files_are_reported_and_good_files_still_indexed(
         (folder / "locked.txt").chmod(0)
         expected.add("locked.txt")
 
-    service = IngestService(services.store, services.embedder, _with(settings, max_file_mb=1))
+    service = _service(services, settings=_with(settings, max_file_mb=1))
     report = service.ingest([folder])
     reasons = {Path(f.path).name: f.reason for f in report.failures}
     assert set(reasons) == expected
@@ -222,12 +229,12 @@ def test_interrupted_run_is_completed_by_the_next(services: Any, settings: Setti
     small = _with(settings, batch_chunks=3)
     crashing = CountingEmbedder(services.embedder, fail_on_call=3)
     with pytest.raises(KeyboardInterrupt):
-        IngestService(services.store, crashing, small).ingest([folder])
+        _service(services, crashing, small).ingest([folder])
     committed = len(services.store.docs())
     assert 0 < committed < len(paths), "the run was cut short after committing some documents"
 
     counting = CountingEmbedder(services.embedder)
-    report = IngestService(services.store, counting, small).ingest([folder])
+    report = _service(services, counting, small).ingest([folder])
     assert report.documents["unchanged"] == committed
     assert report.documents["added"] == len(paths) - committed
     ledger = index_invariants(services.store)
@@ -254,7 +261,7 @@ def test_crash_between_chunk_write_and_commit(services: Any, settings: Settings,
     monkeypatch.setattr(store, "commit_documents", crash_on_second_commit)
     small = _with(settings, batch_chunks=3)
     with pytest.raises(KeyboardInterrupt):
-        IngestService(store, services.embedder, small).ingest([folder])
+        _service(services, settings=small).ingest([folder])
     monkeypatch.undo()
     ledger = store.docs()
     assert len(ledger) == commits[0] > 0
@@ -262,7 +269,7 @@ def test_crash_between_chunk_write_and_commit(services: Any, settings: Settings,
     assert written_uncommitted > 0
 
     counting = CountingEmbedder(services.embedder)
-    report = IngestService(store, counting, small).ingest([folder])
+    report = _service(services, counting, small).ingest([folder])
     assert report.documents["unchanged"] == len(ledger)
     assert report.documents["added"] == len(paths) - len(ledger)
     assert counting.embedded == report.chunks["added"] - written_uncommitted, "written chunks are not embedded again"

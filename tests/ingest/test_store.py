@@ -9,7 +9,7 @@ import pytest
 
 from assistant.errors import DocumentNotFound, StoreUnavailable
 from assistant.settings import Settings
-from ingest.store import ChromaStore, ChunkRecord
+from ingest.store import ChromaStore, ChunkRecord, DocumentCommit
 
 
 def _records(doc_id: str, version: str, texts: list[str], source: str = "/docs/a.txt") -> list[ChunkRecord]:
@@ -24,13 +24,12 @@ def _records(doc_id: str, version: str, texts: list[str], source: str = "/docs/a
 def _write_and_commit(store: ChromaStore, embedder, doc_id: str, version: str, texts: list[str]) -> None:  # noqa: ANN001
     records = _records(doc_id, version, texts)
     store.write_chunks(records, embedder.embed(texts))
-    store.commit_document(doc_id, version=version, source=records[0].source, title="A",
-                          text=" ".join(texts), chunks=len(records))
+    store.commit_documents([DocumentCommit(doc_id, version, records[0].source, "A", " ".join(texts), len(records))])
 
 
 @pytest.fixture
 def store(settings: Settings) -> ChromaStore:
-    return ChromaStore.from_settings(settings)
+    return ChromaStore.connect(settings.chroma, settings.chroma_path)
 
 
 def test_commit_makes_a_document_visible(store: ChromaStore, embedder) -> None:  # noqa: ANN001
@@ -39,7 +38,7 @@ def test_commit_makes_a_document_visible(store: ChromaStore, embedder) -> None: 
     docs = store.docs()
     assert list(docs) == ["d1"]
     info = docs["d1"]
-    assert (info.chunks, info.hash, info.source, info.title) == (2, "v1", "/docs/a.txt", "A")
+    assert (info.chunks, info.version, info.source, info.title) == (2, "v1", "/docs/a.txt", "A")
     assert info.chars == len("Glaciers carve valleys. Moraines mark their edges.")
     assert store.doc_text("d1") == "Glaciers carve valleys. Moraines mark their edges."
     assert store.doc_texts(["d1", "d1"]) == {"d1": "Glaciers carve valleys. Moraines mark their edges."}
@@ -120,7 +119,7 @@ def test_server_down_is_one_clear_error(tmp_path, unused_port: int) -> None:  # 
     settings = Settings(data_dir=tmp_path, chroma={"url": url})
     started = time.monotonic()
     with pytest.raises(StoreUnavailable) as err:
-        ChromaStore.from_settings(settings)
+        ChromaStore.connect(settings.chroma, settings.chroma_path)
     assert time.monotonic() - started < 15
     assert url in err.value.message and "\n" not in err.value.message
     assert err.value.status == 503
@@ -128,7 +127,7 @@ def test_server_down_is_one_clear_error(tmp_path, unused_port: int) -> None:  # 
 
 def test_real_chroma_server_round_trip(chroma_server: str, tmp_path, embedder) -> None:  # noqa: ANN001
     settings = Settings(data_dir=tmp_path, chroma={"url": chroma_server, "collection": "store-test"})
-    store = ChromaStore.from_settings(settings)
+    store = ChromaStore.connect(settings.chroma, settings.chroma_path)
     assert store.url == chroma_server
     store.ping()
     _write_and_commit(store, embedder, "d1", "v1", ["Glaciers carve valleys.", "Penguins live in Antarctica."])
@@ -145,11 +144,11 @@ def test_batch_commit_and_counts(store: ChromaStore, embedder) -> None:  # noqa:
     store.write_chunks(_records("d1", "v1", texts[:2]) + _records("d2", "v9", texts[2:]), embedder.embed(texts))
     assert store.existing_chunk_counts(["d1", "d2", "d3", "d1"]) == {("d1", "v1"): 2, ("d2", "v9"): 1}
     store.commit_documents([
-        {"doc_id": "d1", "version": "v1", "source": "/a", "title": "A", "text": "One. Two.", "chunks": 2},
-        {"doc_id": "d2", "version": "v9", "source": "/b", "title": "B", "text": "Three.", "chunks": 1},
+        DocumentCommit("d1", "v1", "/a", "A", "One. Two.", 2),
+        DocumentCommit("d2", "v9", "/b", "B", "Three.", 1),
     ])
     assert store.generation() == 1, "one bump per batch"
-    assert {d: i.hash for d, i in store.docs().items()} == {"d1": "v1", "d2": "v9"}
+    assert {d: i.version for d, i in store.docs().items()} == {"d1": "v1", "d2": "v9"}
     assert store.sweep() == 0
     store.commit_documents([])
     assert store.generation() == 1

@@ -30,8 +30,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
 def ui_services(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Services:
     """Services on a fresh data dir with the sample document ingested (extractive backend)."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("ui") / "data", llm={"backend": "extractive"})
-    services = Services(settings)
-    services.__dict__["embedder"] = embedder  # Services.embedder is a functools.cached_property
+    services = Services(settings, embedder=embedder)
     report = services.ingestor.ingest([SAMPLE])
     assert report.ok, report.failures
     return services

@@ -81,7 +81,7 @@ def test_ingest_report_shows_counts_and_each_failure() -> None:
 
 
 def test_documents_table_rows_and_delete_choices() -> None:
-    doc = DocumentInfo(id="7c13dbb0ce6aad77", source="/srv/up/notes.txt", title="Notes", chunks=5, hash="h",
+    doc = DocumentInfo(id="7c13dbb0ce6aad77", source="/srv/up/notes.txt", title="Notes", chunks=5, version="h",
                        ingested_at="2025-11-25T17:18:09+00:00")
     assert document_rows([doc]) == [["notes.txt", 5, "2025-11-25 17:18", "7c13dbb0ce6aad77"]]
     assert document_choices([doc]) == [("notes.txt (7c13dbb0)", "7c13dbb0ce6aad77")]

@@ -21,9 +21,8 @@ QUESTION = "What did South Korea do in response?"
 
 def build_services(embedder: Any, data_dir: Path, llm: Any = None, **overrides: Any) -> Services:
     backend = overrides.pop("llm", None) or {"backend": "fake" if llm is not None else "extractive"}
-    services = Services(Settings(data_dir=data_dir, llm=backend, **overrides), llm=llm)
-    services.__dict__["embedder"] = embedder  # share the session's loaded embedder (a cached_property)
-    return services
+    # the session's loaded embedder is shared
+    return Services(Settings(data_dir=data_dir, llm=backend, **overrides), embedder=embedder, llm=llm)
 
 
 def assert_error(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -83,8 +83,8 @@ async def test_llm_failure_degrades_to_extractive_with_a_notice(make_app: Any, m
     (b'{"query": "What did South Korea do?"}', "invalid_request"),
     (b'{"question": 42}', "invalid_request"),
     (b'{"question": "hi", "history": [{"role": "robot", "content": "x"}]}', "invalid_request"),
-    (b'{"question": ""}', "invalid_request"),
-    (b'{"question": "   \\n\\t "}', "invalid_request"),
+    (b'{"question": ""}', "empty_question"),
+    (b'{"question": "   \\n\\t "}', "empty_question"),
 ])
 async def test_bad_bodies_are_422(client: httpx.AsyncClient, content: bytes, code: str) -> None:
     resp = await client.post("/v1/ask", content=content, headers={"content-type": "application/json"})
@@ -99,8 +99,10 @@ async def test_validation_message_names_the_fields(client: httpx.AsyncClient) ->
 
 async def test_too_long_question_and_history(make_app: Any, make_client: Any) -> None:
     client = await make_client(make_app(max_question_chars=50))
-    error = assert_error(await client.post("/v1/ask", json={"question": "why " * 20}), 422, "invalid_request")
+    error = assert_error(await client.post("/v1/ask", json={"question": "why " * 20}), 422, "question_too_long")
     assert "limit is 50" in error["message"]
+    stream = await client.post("/v1/ask/stream", json={"question": "why " * 20})
+    assert_error(stream, 422, "question_too_long")  # the same rule and status on every route
     turns = [{"role": "user", "content": "hi"}] * 51
     assert_error(await client.post("/v1/ask", json={"question": QUESTION, "history": turns}), 422, "invalid_request")
 
@@ -153,7 +155,7 @@ async def test_stream_yields_tokens_then_the_answer(make_app: Any, make_client: 
 
 
 async def test_stream_errors_before_the_first_token_keep_their_status(client: httpx.AsyncClient) -> None:
-    assert_error(await client.post("/v1/ask/stream", json={"question": " "}), 422, "invalid_request")
+    assert_error(await client.post("/v1/ask/stream", json={"question": " "}), 422, "empty_question")
 
 
 @pytest.mark.parametrize(("error", "code"), [

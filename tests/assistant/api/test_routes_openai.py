@@ -35,7 +35,7 @@ async def test_content_parts_and_history(client: httpx.AsyncClient) -> None:
 async def test_bad_requests(client: httpx.AsyncClient) -> None:
     assert_error(await client.post("/v1/chat/completions", json={"model": "m", "messages": []}), 422, "invalid_request")
     only_system = {"model": "m", "messages": [{"role": "system", "content": "hi"}]}
-    assert_error(await client.post("/v1/chat/completions", json=only_system), 422, "invalid_request")
+    assert_error(await client.post("/v1/chat/completions", json=only_system), 422, "empty_question")
     assert_error(await client.post("/v1/chat/completions", content=b"{", headers={"content-type": "application/json"}),
                  422, "invalid_json")
 

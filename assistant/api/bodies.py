@@ -1,7 +1,7 @@
 """Request and response bodies of the REST API (the engine's own types live in ``assistant.schema``).
 
-Limits that depend on settings (``max_question_chars``) are checked by ``check_question`` at request
-time; the static bounds here keep any single request small.
+The static bounds here keep any single request small; whether a question can be asked (empty, too
+long for ``max_question_chars``) is decided by the engine, in ``assistant.schema.check_question``.
 """
 
 from __future__ import annotations
@@ -10,23 +10,13 @@ import time
 import uuid
 from typing import Any, Literal
 
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.schema import Answer, ChatTurn, Citation, Grounding, IngestReport
 
 MAX_HISTORY_TURNS = 50
 MAX_TURN_CHARS = 20_000
 MAX_DOCUMENT_IDS = 100
-
-
-def check_question(question: str, max_chars: int, loc: tuple[str, ...] = ("body", "question")) -> None:
-    """422 when the question is over ``settings.max_question_chars`` (known only at run time)."""
-    if len(question) > max_chars:
-        raise RequestValidationError([{
-            "type": "string_too_long", "loc": loc, "input": None,
-            "msg": f"the question is {len(question)} characters; the limit is {max_chars}",
-        }])
 
 
 # -- /v1/ask ---------------------------------------------------------------------------------------
@@ -45,7 +35,7 @@ class AskBody(BaseModel):
         json_schema_extra={"examples": [{"question": "What did South Korea do in response?", "history": []}]},
     )
 
-    question: str = Field(min_length=1, description="Leading/trailing whitespace is ignored")
+    question: str = Field(description="Leading/trailing whitespace is ignored; empty or too long: 422")
     history: list[HistoryTurn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
     document_ids: list[str] | None = Field(None, max_length=MAX_DOCUMENT_IDS,
                                            description="Answer only from these documents")
@@ -54,12 +44,6 @@ class AskBody(BaseModel):
     @classmethod
     def _strip(cls, v: Any) -> Any:
         return v.strip() if isinstance(v, str) else v
-
-
-class StreamToken(BaseModel):
-    """``data`` of an ``event: token`` on ``/v1/ask/stream``."""
-
-    text: str
 
 
 # -- /v1/chat/completions --------------------------------------------------------------------------
@@ -96,15 +80,13 @@ class ChatCompletionBody(BaseModel):
     max_tokens: int | None = None
     temperature: float | None = None
 
-    @model_validator(mode="after")
-    def _has_question(self) -> ChatCompletionBody:
-        if not any(m.role == "user" and m.text.strip() for m in self.messages):
-            raise ValueError("messages must contain a non-empty user message (the question)")
-        return self
-
     def question_and_history(self) -> tuple[str, list[ChatTurn]]:
-        """The last user message is the question; earlier user/assistant messages are the history."""
-        last = max(i for i, m in enumerate(self.messages) if m.role == "user" and m.text.strip())
+        """The last non-empty user message is the question ("" when there is none: the engine refuses it);
+        earlier user/assistant messages are the history."""
+        users = [i for i, m in enumerate(self.messages) if m.role == "user" and m.text.strip()]
+        if not users:
+            return "", []
+        last = users[-1]
         history = [ChatTurn(role=m.role, content=m.text) for m in self.messages[:last]
                    if m.role in ("user", "assistant")]
         return self.messages[last].text.strip(), history
