@@ -41,9 +41,9 @@ eval: install
 	$(BIN)/assistant eval --suite full --backend local --report var/eval-full
 
 bench: install
-	$(BIN)/python benchmarks/ingest.py
-	$(BIN)/python benchmarks/query.py
-	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_query.py
+	$(BIN)/python benchmarks/bench_load.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

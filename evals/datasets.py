@@ -11,12 +11,13 @@
 Example::
 
     items = sample_items()                    # 31 EvalItem
-    ds = clapnq_dataset("ci")                 # Dataset(name="clapnq", items=[...200], corpus=[...600])
+    ds = clapnq_dataset("ci")                 # Dataset(name="clapnq", items=[...200]); corpus: 600 passages
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -50,7 +51,7 @@ class Dataset:
     name: str
     items: list[EvalItem]
     gold_kind: str  # "file" (cited/retrieved source file name) or "span" (overlap with the passage)
-    corpus_writer: object = None  # callable(folder) -> list[Path] to ingest
+    corpus_writer: Callable[[Path], list[Path]]  # writes the corpus under a folder; returns the paths to ingest
     notes: list[str] = field(default_factory=list)
 
 

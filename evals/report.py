@@ -10,11 +10,16 @@ Example::
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evals.results import DatasetResult, QuestionResult, SuiteResult
 
 if TYPE_CHECKING:
-    from evals.runner import DatasetResult, QuestionResult, SuiteResult
+    from matplotlib.axes import Axes
+
+Thresholds = Mapping[str, Mapping[str, float]]  # dataset -> bounds, as ``evals.gate.SuiteThresholds``
 
 SHOWN = ("citation_validity", "citation_support", "citation_hit", "facts_recall", "f1", "abstention_precision",
          "abstention_recall", "false_abstention_rate", "recall_at_1", "recall_at_5", "mrr", "engine_grounding",
@@ -23,13 +28,13 @@ CHARTED = ("citation_validity", "citation_support", "citation_hit", "facts_recal
            "abstention_recall", "false_abstention_rate", "recall_at_1", "recall_at_5", "mrr")
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: float | None) -> str:
     if v is None:
         return "–"
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def _bound(thresholds: dict[str, Any], dataset: str, metric: str) -> str:
+def _bound(thresholds: Thresholds, dataset: str, metric: str) -> str:
     t = thresholds.get(dataset, {})
     if metric in t:
         return f"≥ {t[metric]}"
@@ -38,7 +43,7 @@ def _bound(thresholds: dict[str, Any], dataset: str, metric: str) -> str:
     return ""
 
 
-def summary_rows(result: SuiteResult, thresholds: dict[str, Any]) -> list[list[str]]:
+def summary_rows(result: SuiteResult, thresholds: Thresholds) -> list[list[str]]:
     names = [d.name for d in result.datasets]
     rows = [["metric", *[f"{n}" for n in names], *[f"{n} gate" for n in names]]]
     for metric in SHOWN:
@@ -49,7 +54,7 @@ def summary_rows(result: SuiteResult, thresholds: dict[str, Any]) -> list[list[s
     return rows
 
 
-def print_summary(result: SuiteResult, thresholds: dict[str, Any]) -> None:
+def print_summary(result: SuiteResult, thresholds: Thresholds) -> None:
     rows = summary_rows(result, thresholds)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(f"\neval suite={result.suite} backend={result.backend} ({result.seconds:.0f} s)")
@@ -76,7 +81,7 @@ def _question_md(q: QuestionResult) -> list[str]:
     return lines + [""]
 
 
-def markdown(result: SuiteResult, thresholds: dict[str, Any]) -> str:
+def markdown(result: SuiteResult, thresholds: Thresholds) -> str:
     rows = summary_rows(result, thresholds)
     out = [f"# Grounding eval: suite `{result.suite}`, backend `{result.backend}`", "",
            f"{result.seconds:.0f} s; options {json.dumps(result.options)}", "",
@@ -123,7 +128,7 @@ def chart(result: SuiteResult, path: Path) -> Path:
     return path
 
 
-def _abstention_panel(ax: Any, datasets: list[DatasetResult]) -> None:
+def _abstention_panel(ax: Axes, datasets: list[DatasetResult]) -> None:
     """Histogram of the engine's p_answerable for answerable vs unanswerable questions."""
     bins = [i / 20 for i in range(21)]
     for ds in datasets:
@@ -138,7 +143,7 @@ def _abstention_panel(ax: Any, datasets: list[DatasetResult]) -> None:
     ax.legend(fontsize=7)
 
 
-def write_report(result: SuiteResult, folder: Path, thresholds: dict[str, Any]) -> list[Path]:
+def write_report(result: SuiteResult, folder: Path, thresholds: Thresholds) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
     data["thresholds"] = thresholds

@@ -5,30 +5,31 @@ Large indexes are built from the CLAP NQ passages: their chunks are embedded onc
 replicated (text tagged with a copy number, embedding jittered by small noise and re-normalised) and
 written straight into Chroma through ``ChromaStore``, so 100k chunks take minutes, not hours.
 Queries are the CLAP NQ questions, timed end to end through ``AnswerEngine`` (warm process).
+The passages and questions are the shipped ``evals/data/clapnq_dev.jsonl`` (``evals.clapnq.load_clapnq``).
 
-    python benchmarks/query.py                       # 1k, 10k, 100k + local LLM
-    python benchmarks/query.py --sizes 1000 --no-llm # quick
+    .venv/bin/python benchmarks/bench_query.py                        # 1k, 10k, 100k + local LLM
+    .venv/bin/python benchmarks/bench_query.py --sizes 1000 --no-llm  # quick
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# this folder holds benchmarks/ingest.py, which would shadow the ``ingest`` package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import numpy as np
+import psutil
 
-import numpy as np  # noqa: E402
-import psutil  # noqa: E402
+from assistant.services import Services
+from assistant.settings import Settings
+from evals.clapnq import load_clapnq
+from ingest.embedder import Embedder
+from ingest.store import ChunkRecord, DocumentCommit
 
-from assistant.services import build_services  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
-from evals.clapnq import load_clapnq  # noqa: E402
-from ingest.store import ChunkRecord  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BaseChunk = tuple[str, str, str, int, int]  # (file name, title, chunk text, start, end)
 
 SAMPLE_QUESTIONS = [
     "What did South Korea do in response?",
@@ -43,9 +44,10 @@ def pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)) * 1000, 1)
 
 
-def build_index(data_dir: Path, size: int, base: list[tuple[str, str, str, int, int]], vectors: np.ndarray,
-                rng: np.random.Generator):  # noqa: ANN201
-    services = build_services(Settings(data_dir=data_dir, llm={"backend": "extractive"}))
+def build_index(data_dir: Path, size: int, base: list[BaseChunk], vectors: np.ndarray, rng: np.random.Generator,
+                embedder: Embedder) -> Services:
+    """An index of about ``size`` chunks: ``base`` and jittered copies of it, written straight to Chroma."""
+    services = Services(Settings(data_dir=data_dir, llm={"backend": "extractive"}), embedder=embedder)
     store = services.store
     per_doc: dict[str, list[int]] = {}
     for i, (doc, *_rest) in enumerate(base):
@@ -54,20 +56,22 @@ def build_index(data_dir: Path, size: int, base: list[tuple[str, str, str, int, 
     written, copy = 0, 0
     records: list[ChunkRecord] = []
     vecs: list[np.ndarray] = []
-    commits: list[dict] = []
+    commits: list[DocumentCommit] = []
 
     def flush() -> None:
         if records:
             store.write_chunks(records, np.concatenate(vecs))
             store.commit_documents(commits)
-        records.clear(), vecs.clear(), commits.clear()
+        records.clear()
+        vecs.clear()
+        commits.clear()
 
     while written < size:
         for doc, rows in docs:
             if written >= size:
                 break
             doc_id = f"{doc}-c{copy}"
-            text_parts = []
+            text_parts: list[str] = []
             offset = 0
             for n, i in enumerate(rows):
                 chunk = f"{base[i][2]} (copy {copy})" if copy else base[i][2]
@@ -76,8 +80,8 @@ def build_index(data_dir: Path, size: int, base: list[tuple[str, str, str, int, 
                 offset += len(chunk) + 1
             vec = vectors[rows] + (rng.normal(0, 0.02, (len(rows), vectors.shape[1])) if copy else 0)
             vecs.append((vec / np.linalg.norm(vec, axis=1, keepdims=True)).astype(np.float32))
-            commits.append({"doc_id": doc_id, "version": "v1", "source": f"/bench/{doc_id}.txt",
-                            "title": base[rows[0]][1], "text": " ".join(text_parts), "chunks": len(rows)})
+            commits.append(DocumentCommit(doc_id=doc_id, version="v1", source=f"/bench/{doc_id}.txt",
+                                          title=base[rows[0]][1], text=" ".join(text_parts), chunks=len(rows)))
             written += len(rows)
             if len(records) >= 2000:
                 flush()
@@ -98,24 +102,26 @@ def main() -> None:
     items = load_clapnq()
     questions = [i.question for i in items if i.answerable][: args.queries]
 
-    base_services = build_services(Settings(data_dir=work / "base", llm={"backend": "extractive"}))
+    base_services = Services(Settings(data_dir=work / "base", llm={"backend": "extractive"}))
+    embedder = base_services.embedder  # loaded once, shared by every index below
     chunker = base_services.ingestor.chunker
-    base = []
+    base: list[BaseChunk] = []
     for item in items:
         for text, s, e in chunker.split(item.document_text):
             base.append((item.filename, item.title, text, s, e))
     t = time.perf_counter()
-    vectors = base_services.embedder.embed([b[2] for b in base])
+    vectors = embedder.embed([b[2] for b in base])
     print(f"embedded {len(base)} base chunks in {time.perf_counter() - t:.1f} s")
 
-    results = []
+    results: list[dict[str, float]] = []
     for size in [int(s) for s in args.sizes.split(",")]:
         t = time.perf_counter()
-        services = build_index(work / f"n{size}", size, base, vectors, rng)
+        services = build_index(work / f"n{size}", size, base, vectors, rng, embedder)
         engine = services.engine
         engine.prepare(questions[0])  # warm: BM25 snapshot, caches
         build_s = time.perf_counter() - t
-        prep, ext = [], []
+        prep: list[float] = []
+        ext: list[float] = []
         for q in questions:
             t0 = time.perf_counter()
             engine.prepare(q)
@@ -123,28 +129,28 @@ def main() -> None:
             t0 = time.perf_counter()
             engine.ask(q)
             ext.append(time.perf_counter() - t0)
-        row = {"chunks": services.store.chunk_count(), "build_s": round(build_s, 1),
+        row: dict[str, float] = {"chunks": services.store.chunk_count(), "build_s": round(build_s, 1),
                "retrieve_select_p50_ms": pct(prep, 50), "retrieve_select_p95_ms": pct(prep, 95),
                "extractive_p50_ms": pct(ext, 50), "extractive_p95_ms": pct(ext, 95)}
         results.append(row)
         print(json.dumps(row), flush=True)
 
-    llm_row = None
+    llm_row: dict[str, float] | None = None
     if not args.no_llm:
-        repo = Path(__file__).resolve().parent.parent
         settings = Settings(data_dir=work / "sample", llm={"backend": "local"})
-        services = build_services(settings)
-        services.ingestor.ingest([repo / "data" / "sample"])
+        services = Services(settings, embedder=embedder)
+        services.ingestor.ingest([REPO_ROOT / "data" / "sample"])
         engine = services.engine
         t = time.perf_counter()
         engine.ask("warm-up: what is this document about?")  # loads the model
         load_s = time.perf_counter() - t
-        ttft, total = [], []
+        ttft: list[float] = []
+        total: list[float] = []
         for q in SAMPLE_QUESTIONS:
             t0 = time.perf_counter()
-            first = None
-            for item in engine.stream(q):
-                if first is None and isinstance(item, str):
+            first: float | None = None
+            for piece in engine.stream(q):
+                if first is None and isinstance(piece, str):
                     first = time.perf_counter() - t0
             total.append(time.perf_counter() - t0)
             ttft.append(first if first is not None else total[-1])

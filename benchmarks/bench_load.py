@@ -1,13 +1,13 @@
 """Load benchmark for ``POST /v1/ask``: concurrent clients for a fixed time, then throughput and latency.
 
-By default it builds a throw-away index in a temp dir (the sample article plus the CLAP NQ dev passages,
-about 800 chunks), starts ``assistant serve`` on a free loopback port in a subprocess, warms it up, runs
+By default it builds a throw-away index in a temp dir (the sample article plus the CLAP NQ dev passages
+shipped in ``evals/data/clapnq_dev.jsonl``, about 800 chunks), starts ``assistant serve`` on a free loopback port in a subprocess, warms it up, runs
 ``--concurrency`` clients for ``--duration`` seconds over a pool of varied questions (the CLAP NQ questions
 and questions about the sample), and prints requests/s, p50/p95/p99 latency, errors, and one JSON line.
 
-    python benchmarks/load.py                                  # extractive backend, 8 clients, 20 s
-    python benchmarks/load.py --backend local --duration 60 --concurrency 3
-    python benchmarks/load.py --url http://127.0.0.1:8000      # an already running, already indexed server
+    .venv/bin/python benchmarks/bench_load.py                              # extractive backend, 8 clients, 20 s
+    .venv/bin/python benchmarks/bench_load.py --backend local --duration 60 --concurrency 3
+    .venv/bin/python benchmarks/bench_load.py --url http://127.0.0.1:8000  # an already running, indexed server
 
 Loopback only; every loop is bounded by the duration (and each request by --timeout).
 """
@@ -28,10 +28,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+
+from evals.clapnq import ClapItem, load_clapnq, write_corpus
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = REPO_ROOT / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
@@ -57,8 +61,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=20.0, help="seconds of measured load (default: 20)")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds of unmeasured load first (default: 5)")
     p.add_argument("--timeout", type=float, default=180.0, help="per-request timeout in seconds (default: 180)")
-    p.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "clapnq_dev",
-                   help="folder with CLAP NQ clapnq_dev_*.jsonl (default: ../shared/data/clapnq_dev)")
     p.add_argument("--max-passages", type=int, default=600, help="CLAP NQ passages to index (default: 600)")
     p.add_argument("--index", type=Path, help="reuse this data dir (already indexed, e.g. from --keep) "
                                               "instead of building one")
@@ -95,28 +97,10 @@ def _free_port() -> int:
 
 # -- corpus and questions ----------------------------------------------------------------------------
 
-def load_clap(data: Path, max_passages: int) -> tuple[list[tuple[str, str]], list[str]]:
-    """(title, text) passages and the questions of every ``clapnq_dev_*.jsonl`` under ``data``."""
-    passages, questions = [], []
-    files = sorted(data.glob("clapnq_dev_*.jsonl"))
-    if not files:
-        raise SystemExit(f"no clapnq_dev_*.jsonl under {data}: pass --data")
-    for path in files:
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                questions.append(row["input"])
-                for passage in row["passages"]:
-                    if len(passages) < max_passages:
-                        passages.append((passage["title"], passage["text"]))
-    return passages, questions
-
-
-def write_corpus(passages: list[tuple[str, str]], folder: Path) -> None:
-    folder.mkdir(parents=True)
+def build_corpus(passages: list[ClapItem], folder: Path) -> None:
+    """The sample article plus one .txt per CLAP NQ passage (``evals.clapnq.write_corpus``)."""
+    write_corpus(passages, folder)
     (folder / SAMPLE.name).write_bytes(SAMPLE.read_bytes())
-    for i, (title, text) in enumerate(passages):
-        (folder / f"clap-{i:04d}.txt").write_text(f"{title}\n\n{text}\n", encoding="utf-8")
 
 
 # -- the server ----------------------------------------------------------------------------------
@@ -128,13 +112,14 @@ def server_env(data_dir: Path, backend: str) -> dict[str, str]:
     return env
 
 
-def ingest(corpus: Path, env: dict[str, str]) -> dict:
+def ingest(corpus: Path, env: dict[str, str]) -> dict[str, Any]:
+    """``assistant ingest --json`` in a subprocess: its JSON report plus ``wall_s``."""
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "assistant", "ingest", str(corpus), "--json"], env=env,
                          capture_output=True, text=True, timeout=1800, check=False)
     if out.returncode not in (0, 1):
         raise SystemExit(f"ingest failed ({out.returncode}): {out.stderr[-2000:]}")
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     report["wall_s"] = round(time.perf_counter() - started, 1)
     return report
 
@@ -161,8 +146,17 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 
 
 # -- the load --------------------------------------------------------------------------------------
 
+@dataclass
+class LoadRun:
+    latencies: list[float]  # seconds, successful requests only
+    errors: Counter[str]  # error kind -> count
+    abstained: int
+    wall: float  # seconds
+    next: int  # index into the question pool where the next run continues
+
+
 async def run_load(url: str, questions: list[str], concurrency: int, duration: float, timeout: float,
-                   headers: dict[str, str], offset: int = 0) -> dict:
+                   headers: dict[str, str], offset: int = 0) -> LoadRun:
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     abstained = 0
@@ -191,7 +185,7 @@ async def run_load(url: str, questions: list[str], concurrency: int, duration: f
     async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits, headers=headers) as http:
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
     wall = time.perf_counter() - started
-    return {"latencies": latencies, "errors": errors, "abstained": abstained, "wall": wall, "next": counter}
+    return LoadRun(latencies, errors, abstained, wall, counter)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -202,24 +196,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def summarize(result: dict, args: argparse.Namespace, extra: dict) -> dict:
-    lat = result["latencies"]
-    n_err = sum(result["errors"].values())
-    summary = {
+def summarize(result: LoadRun, args: argparse.Namespace, extra: dict[str, int | float]) -> dict[str, Any]:
+    lat = result.latencies
+    n_err = sum(result.errors.values())
+    summary: dict[str, Any] = {
         "backend": args.backend if not args.url else "remote",
         "concurrency": args.concurrency,
-        "duration_s": round(result["wall"], 2),
+        "duration_s": round(result.wall, 2),
         "requests": len(lat) + n_err,
         "ok": len(lat),
-        "rps": round(len(lat) / result["wall"], 2) if result["wall"] else 0.0,
+        "rps": round(len(lat) / result.wall, 2) if result.wall else 0.0,
         "p50_ms": round(percentile(lat, 50) * 1000, 1),
         "p95_ms": round(percentile(lat, 95) * 1000, 1),
         "p99_ms": round(percentile(lat, 99) * 1000, 1),
         "max_ms": round(max(lat) * 1000, 1) if lat else None,
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
         "errors": n_err,
-        "error_kinds": dict(result["errors"]),
-        "abstained": result["abstained"],
+        "error_kinds": dict(result.errors),
+        "abstained": result.abstained,
         "load_avg_1m": round(os.getloadavg()[0], 2),
         **extra,
     }
@@ -231,14 +225,15 @@ def summarize(result: dict, args: argparse.Namespace, extra: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    passages, clap_questions = load_clap(args.data, args.max_passages)
-    questions = clap_questions + SAMPLE_QUESTIONS
+    items = load_clapnq()
+    passages = items[: args.max_passages]
+    questions = [i.question for i in items] + SAMPLE_QUESTIONS
     random.Random(0).shuffle(questions)  # a fixed, varied order: every client walks the same pool
     if args.questions:
         questions = questions[: args.questions]
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    extra: dict = {"questions": len(set(questions))}
-    proc = None
+    extra: dict[str, int | float] = {"questions": len(set(questions))}
+    proc: subprocess.Popen[bytes] | None = None
     tmp = Path(tempfile.mkdtemp(prefix="assistant-load-"))
     try:
         if args.url:
@@ -246,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             env = server_env(args.index or tmp / "data", args.backend)
             if not args.index:
-                write_corpus(passages, tmp / "corpus")
+                build_corpus(passages, tmp / "corpus")
                 print(f"indexing {len(passages) + 1} documents into {tmp / 'data'} ...", flush=True)
                 report = ingest(tmp / "corpus", env)
                 extra.update(documents=report["documents"]["added"], chunks=report["chunks"]["added"],
@@ -259,11 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         wait_ready(url, proc)
         print(f"warming up {url} for {args.warmup:.0f} s ...", flush=True)
         warm = asyncio.run(run_load(url, questions, args.concurrency, args.warmup, args.timeout, headers))
-        if warm["errors"]:
-            print(f"  warm-up errors: {dict(warm['errors'])}", flush=True)
+        if warm.errors:
+            print(f"  warm-up errors: {dict(warm.errors)}", flush=True)
         print(f"measuring: {args.concurrency} clients x {args.duration:.0f} s against POST /v1/ask ...", flush=True)
         result = asyncio.run(run_load(url, questions, args.concurrency, args.duration, args.timeout, headers,
-                                      offset=warm["next"]))
+                                      offset=warm.next))
         s = summarize(result, args, extra)
         print(f"requests/s {s['rps']}  (ok {s['ok']}, errors {s['errors']} {s['error_kinds'] or ''})")
         print(f"latency ms p50 {s['p50_ms']}  p95 {s['p95_ms']}  p99 {s['p99_ms']}  max {s['max_ms']}")
