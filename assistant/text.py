@@ -27,20 +27,63 @@ QUESTION_WORDS = frozenset(
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_SENT_END = re.compile(r"""(?<=[.!?])["”’')\]]*\s+(?=["“‘(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*[-*•#])""")
-_ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|vs|etc|e\.g|i\.e|U\.S|U\.K|No|Fig|Inc|Ltd|Co|Gen|Col|Lt|Sgt|Rep|Sen|Gov)\.|\b[A-Z]\.)$")
+# A possible sentence end: closing punctuation (with closing quotes/brackets and Wikipedia-style "[1]"
+# markers glued to it) then whitespace, or a newline. _boundary decides.
+_CANDIDATE = re.compile(r"""(?P<punct>[.!?…]+)["”’')\]]*(?:\[[^\]\n]{1,20}\])*(?P<gap>\s+)|\n\s*""")
+_BULLET = re.compile(r"[•‣◦▪]|(?:[-*#]|\d{1,3}[.)])\s")  # "#": a markdown heading also starts afresh
+_NEXT = re.compile(r"""["“‘(\[]?(.)""")  # the first character of the next sentence, past an opening quote
+_ABBREVS = frozenset(
+    """Mr Mrs Ms Dr Prof Sr Jr St Mt Ft Rev Hon Gen Col Maj Capt Lt Sgt Cpl Adm Rep Sen Gov Pres Inc Ltd Co Corp
+    Bros No Nos Fig Vol Ch Dept Univ Ave Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec Calif Mass vs v etc al
+    cf ca c approx""".split()
+)
+_DOTTED = re.compile(r"(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2}|[A-Z]")  # U.S, e.g, a.m, Ph.D, J.R.R; initials
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+# What a web snippet puts before its text ("Mar 11, 2023 ...", "3 days ago ·") and list numbers ("1. "):
+# not sentences of their own, so they stay with what follows.
+_STUB = re.compile(
+    rf"(?:\d{{1,3}}|{_MONTH} \d{{1,2}},? \d{{4}}|\d{{1,2}} {_MONTH} \d{{4}}|\d{{4}}-\d\d-\d\d|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}"
+    r"|\d+ (?:second|minute|hour|day|week|month|year)s? ago)[\s\W]*"
+)
+
+
+def _boundary(text: str, cursor: int, m: re.Match[str], end: int) -> bool:
+    """Whether the candidate ``m`` ends the sentence that starts at ``cursor``."""
+    gap = m["gap"] or m.group(0)
+    if gap.count("\n") >= 2 or ("\n" in gap and _BULLET.match(text, m.end(), end)):
+        return True  # a blank line, or a bulleted line
+    if not m["punct"]:
+        return False  # a line wrapped inside a sentence
+    nxt = _NEXT.match(text, m.end(), end)
+    if not nxt or not (nxt[1].isupper() or nxt[1].isdigit()):
+        return False  # "and so on... which", "e.g. the": the sentence goes on
+    before = text[cursor : m.start()]
+    if "…" in m["punct"] or ".." in m["punct"]:
+        # an ellipsis also stands for a cut inside a sentence: only a full clause before a capital ends there
+        return nxt[1].isupper() and len(before.split()) >= 5
+    if m["punct"][-1] == "." and before[-1:].isalpha():
+        word = before.rsplit(None, 1)[-1].lstrip("\"“‘([")
+        if word in _ABBREVS or _DOTTED.fullmatch(word):
+            return False
+    return not _STUB.fullmatch(before.strip())
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text[start:end]`` (stripped, in document offsets)."""
+    """Character spans of the sentences of ``text[start:end]``: in document offsets, stripped of whitespace,
+    in order, non-overlapping, inside [start, end]; fragments shorter than 2 characters are dropped.
+
+    A sentence ends at . ! ? (with closing quotes, brackets, "[1]" markers) before a capital or a digit, at a
+    blank line, and before a bulleted line ("- ", "• ", "1. "); not at an abbreviation, an initial, a decimal
+    point, a newline inside a paragraph, nor at an ellipsis after a stub ("Mar 11, 2023 ...") or before lower
+    case.
+    """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     cursor = start
-    for m in _SENT_END.finditer(text, start, end):
-        if m.group(0).strip() == "" and _ABBREV.search(text[max(cursor, m.start() - 6) : m.start()]):
-            continue
-        spans.append((cursor, m.start()))
-        cursor = m.end()
+    for m in _CANDIDATE.finditer(text, start, end):
+        if _boundary(text, cursor, m, end):
+            spans.append((cursor, m.end() - len(m["gap"] or m.group(0))))
+            cursor = m.end()
     spans.append((cursor, end))
     out = []
     for s, e in spans:
