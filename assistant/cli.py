@@ -135,14 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="run the grounding evals (see evals/README.md)")
     p.add_argument("--suite", choices=["ci", "full"], default="ci",
-                   help="ci: sample + 200 CLAP NQ questions; full: sample + all 600")
+                   help="ci: sample, 200 CLAP NQ, 100 leave-gold-out, instances; full: all CLAP NQ (600 + 300)")
     p.add_argument("--backend", choices=["local", "openai", "extractive"], default="extractive")
     p.add_argument("--report", default="eval-report", help="folder for report.json, report.md, chart.png (and the eval indexes)")
     p.add_argument("--limit", type=int, default=0, help="at most this many questions per dataset, half answerable, half not (0 = all)")
     p.add_argument("--answer-limit", type=int, default=None,
                    help="CLAP NQ: generate answers for at most N answerable + N unanswerable questions (retrieval and "
                         "abstention still cover all); default 25 with --backend local, else 0 = no cap")
-    p.add_argument("--datasets", nargs="+", choices=["sample", "clapnq"], default=None, help="default: both")
+    p.add_argument("--datasets", nargs="+", choices=["sample", "clapnq", "clapnq-lgo", "instances"], default=None,
+                   help="default: all four (see evals/README.md)")
     p.add_argument("--no-gate", action="store_true", help="report only; do not fail on thresholds")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--judge-url", default="", help="optional LLM judge: an OpenAI-compatible base URL (off by default)")

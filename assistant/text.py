@@ -37,6 +37,13 @@ _ABBREVS = frozenset(
     Bros No Nos Fig Vol Ch Dept Univ Ave Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec Calif Mass vs v etc al
     cf ca c approx""".split()
 )
+# Abbreviations that also end sentences ("... marketed by Apple Inc. It was announced"): a boundary when
+# the next word is one that starts sentences; titles and the rest never end one.
+_FINAL_ABBREVS = frozenset("Inc Ltd Co Corp Bros etc al U.S U.K a.m p.m".split())
+_STARTERS = frozenset(
+    """The It He She They This That These Those There Its His Her Their We I In On At After Before But However
+    When While As During Since Although A An""".split()
+)
 _DOTTED = re.compile(r"(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2}|[A-Z]")  # U.S, e.g, a.m, Ph.D, J.R.R; initials
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
 # What a web snippet puts before its text ("Mar 11, 2023 ...", "3 days ago ·") and list numbers ("1. "):
@@ -64,7 +71,8 @@ def _boundary(text: str, cursor: int, m: re.Match[str], end: int) -> bool:
     if m["punct"][-1] == "." and before[-1:].isalpha():
         word = before.rsplit(None, 1)[-1].lstrip("\"“‘([")
         if word in _ABBREVS or _DOTTED.fullmatch(word):
-            return False
+            following = text[nxt.start(1) : end].split(None, 1)
+            return word in _FINAL_ABBREVS and bool(following) and following[0] in _STARTERS
     return not _STUB.fullmatch(before.strip())
 
 

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from evals.datasets import DATASETS
 from evals.gate import gate, load_thresholds
 from evals.metrics import LLMJudge
 from evals.report import print_summary, write_report
@@ -28,7 +29,7 @@ def _judge(args: argparse.Namespace) -> LLMJudge | None:
 def run_cli(args: argparse.Namespace) -> int:
     """``assistant eval``: run, write the report, print the summary; 1 if the gate fails."""
     judge = _judge(args)
-    datasets = tuple(getattr(args, "datasets", None) or ("sample", "clapnq"))
+    datasets = tuple(getattr(args, "datasets", None) or DATASETS)
     result = run_suite(args.suite, args.backend, Path(args.report), datasets=datasets, limit=args.limit,
                        answer_limit=getattr(args, "answer_limit", None), judge=judge,
                        progress=not getattr(args, "no_progress", False))

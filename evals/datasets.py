@@ -7,6 +7,12 @@
 * ``clapnq``: CLAP NQ dev (see ``evals/clapnq.py``); the corpus is always all 600 passages, pooled.
   Suite ``ci`` asks the first 100 answerable and the first 100 unanswerable questions (file order);
   suite ``full`` asks all 600.
+* ``clapnq-lgo`` (leave gold out): CLAP NQ's answerable questions asked over the same pool *without*
+  their own gold passage (a ``document_ids`` filter), so the right behaviour is to abstain: the
+  passages left are on the topic's neighbourhood but do not state the answer. ``ci``: the first 100.
+* ``instances``: ``evals/data/instance_variants.json``: the same kind of fact for different years or
+  entities in separate, similarly worded passages (Olympics by year, companies, rovers, ...), and
+  questions naming one instance; plus questions about an absent instance or an unstated attribute.
 
 Example::
 
@@ -42,6 +48,7 @@ class EvalItem:
     facts: tuple[tuple[str, ...], ...] = ()  # sample: required facts, each a tuple of alternatives
     follows: str = ""  # id of the question whose turn this follow-up needs
     kind: str = ""  # free-text label of unanswerable sample questions (false premise, off-topic, ...)
+    exclude: tuple[str, ...] = ()  # corpus file names left out of the index for this question
 
 
 @dataclass
@@ -53,6 +60,11 @@ class Dataset:
     gold_kind: str  # "file" (cited/retrieved source file name) or "span" (overlap with the passage)
     corpus_writer: Callable[[Path], list[Path]]  # writes the corpus under a folder; returns the paths to ingest
     notes: list[str] = field(default_factory=list)
+    index: str = ""  # the index (data dir and collection) to build or share; default: the dataset's name
+
+    @property
+    def index_name(self) -> str:
+        return self.index or self.name
 
 
 def sample_items(path: Path | None = None) -> list[EvalItem]:
@@ -110,8 +122,50 @@ def clapnq_dataset(suite: str = "ci") -> Dataset:
     return Dataset("clapnq", items, gold_kind="file", corpus_writer=corpus)
 
 
-def load_datasets(suite: str, names: tuple[str, ...] = ("sample", "clapnq")) -> list[Dataset]:
-    builders = {"sample": sample_dataset, "clapnq": clapnq_dataset}
+def clapnq_lgo_dataset(suite: str = "ci") -> Dataset:
+    """CLAP NQ answerable questions, each asked with its own gold passage excluded: all should abstain."""
+    pool = load_clapnq()
+    answerable = [c for c in clap_subset(pool, suite) if c.answerable]
+    items = [EvalItem(id=f"lgo-{c.id}", question=c.question, answerable=False, exclude=(c.filename,),
+                      kind="gold passage left out") for c in answerable]
+
+    def corpus(folder: Path) -> list[Path]:
+        write_corpus(pool, folder)
+        return [folder]
+
+    return Dataset("clapnq-lgo", items, gold_kind="file", corpus_writer=corpus, index="clapnq",
+                   notes=["every question is answerable only from its gold passage, which is left out of the index"])
+
+
+INSTANCES = "instance_variants.json"
+
+
+def instances_dataset(suite: str = "ci") -> Dataset:
+    """Temporal and instance variants (same questions in both suites)."""
+    _check_suite(suite)
+    data = json.loads((resources.files("evals") / "data" / INSTANCES).read_text(encoding="utf-8"))
+    docs = {d["id"]: d for d in data["documents"]}
+    items = [EvalItem(id=q["id"], question=q["question"], answerable=bool(q["answerable"]),
+                      gold=f"{q['gold_document']}.txt" if q["answerable"] else "", answers=tuple(q["answers"]),
+                      kind=q.get("kind", "")) for q in data["questions"]]
+
+    def corpus(folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        for doc_id, d in docs.items():
+            (folder / f"{doc_id}.txt").write_text(f"{d['title']}\n\n{d['text'].strip()}\n", encoding="utf-8")
+        return [folder]
+
+    return Dataset("instances", items, gold_kind="file", corpus_writer=corpus)
+
+
+DATASETS: dict[str, Callable[[str], Dataset]] = {
+    "sample": sample_dataset, "clapnq": clapnq_dataset, "clapnq-lgo": clapnq_lgo_dataset,
+    "instances": instances_dataset,
+}
+
+
+def load_datasets(suite: str, names: tuple[str, ...] = tuple(DATASETS)) -> list[Dataset]:
+    builders = DATASETS
     unknown = [n for n in names if n not in builders]
     if unknown:
         raise ValueError(f"unknown dataset(s) {unknown}; choose from {sorted(builders)}")

@@ -32,7 +32,7 @@ from assistant.schema import Answer, ChatTurn
 from assistant.services import Services
 from assistant.settings import ChromaSettings, LLMSettings, RetrievalSettings, Settings
 from evals import metrics as m
-from evals.datasets import Dataset, EvalItem, load_datasets
+from evals.datasets import DATASETS, Dataset, EvalItem, load_datasets
 from evals.results import DatasetResult, QuestionResult, SuiteResult, aggregate
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ingest.embedder import Embedder
 
 LOCAL_ANSWER_CAP = 25  # per class (answerable / unanswerable) for CLAP NQ with the local LLM
-STRICT_ABSTENTION = {"clapnq": "strict"}
+STRICT_ABSTENTION = {"clapnq": "strict"}  # by index name
 
 DocText = Callable[[str], str]  # document id -> its full text (ChromaStore.doc_text)
 
@@ -78,6 +78,12 @@ def run_dataset(ds: Dataset, services: Services, *, limit: int = 0, answer_limit
     if report.failures:
         raise RuntimeError(f"{ds.name}: ingest failed for {[f.path for f in report.failures]}")
     engine = services.engine
+    by_file = {Path(d.source).name: d.id for d in services.store.docs().values()}
+
+    def scope(item: EvalItem) -> list[str] | None:
+        """The documents a question may use: all but its excluded files (None = no filter)."""
+        return [i for name, i in by_file.items() if name not in item.exclude] if item.exclude else None
+
     doc_text: DocText = lru_cache(maxsize=None)(services.store.doc_text)
     items, to_answer = _answer_plan(ds, limit, answer_limit)
     answers: dict[str, Answer] = {}
@@ -90,13 +96,13 @@ def run_dataset(ds: Dataset, services: Services, *, limit: int = 0, answer_limit
             history = [ChatTurn(role="user", content=parent.question),
                        ChatTurn(role="assistant", content=prev.answer if prev else "")]
         started = time.perf_counter()
-        prep = engine.prepare(item.question, history)
+        prep = engine.prepare(item.question, history, scope(item))
         q = QuestionResult(ds.name, item.id, item.question, item.answerable, item.follows,
                            p_answerable=round(prep.p_answerable, 4), query=prep.query, abstained=prep.abstain)
         if item.answerable:
             q.gold_rank = m.gold_rank(prep.chunks, ds.gold_kind, item.gold, doc_text)
         if item.id in to_answer:
-            answer = engine.ask(item.question, history)
+            answer = engine.ask(item.question, history, scope(item))
             answers[item.id] = answer
             q.answered, q.abstained, q.answer, q.backend = True, answer.abstained, answer.answer, answer.backend
             q.notice = answer.notice or ""
@@ -157,7 +163,7 @@ def _judge_outcome(q: QuestionResult) -> None:
         q.failures.append("gold passage not retrieved in the top 5")
 
 
-def run_suite(suite: str, backend: str, report_dir: Path, *, datasets: tuple[str, ...] = ("sample", "clapnq"),
+def run_suite(suite: str, backend: str, report_dir: Path, *, datasets: tuple[str, ...] = tuple(DATASETS),
               limit: int = 0, answer_limit: int | None = None, llm: LLM | None = None, embedder: Embedder | None = None,
               judge: m.LLMJudge | None = None, progress: bool = True) -> SuiteResult:
     """Run ``suite`` in-process and return every metric and question (no gate, no files written
@@ -170,7 +176,7 @@ def run_suite(suite: str, backend: str, report_dir: Path, *, datasets: tuple[str
     out: list[DatasetResult] = []
     shared_llm = llm
     for ds in load_datasets(suite, datasets):
-        services = _services(ds.name, backend, report_dir, shared_llm, embedder)
+        services = _services(ds.index_name, backend, report_dir, shared_llm, embedder)
         embedder = services.embedder
         shared_llm = services.llm  # load the local model once for all datasets
         out.append(run_dataset(ds, services, limit=limit, answer_limit=answer_limit or None,

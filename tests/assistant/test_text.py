@@ -42,7 +42,10 @@ CASES = [
     ("The U.S. Army arrived on Monday. It stayed.",
      ["The U.S. Army arrived on Monday.", "It stayed."]),
     ("Acme Inc. Announced a merger with Beta Ltd. On Friday the deal closed.",
-     ["Acme Inc. Announced a merger with Beta Ltd. On Friday the deal closed."]),
+     ["Acme Inc. Announced a merger with Beta Ltd.", "On Friday the deal closed."]),
+    # a company suffix ends the sentence when a sentence-starting word follows
+    ("The iPhone X is a smartphone designed by Apple Inc. It was announced in 2017.",
+     ["The iPhone X is a smartphone designed by Apple Inc.", "It was announced in 2017."]),
     ("Dr. Smith met Mr. Jones and Mrs. Brown. They talked.",
      ["Dr. Smith met Mr. Jones and Mrs. Brown.", "They talked."]),
     ("Some fruits, e.g. Apples, are sweet. Others are not.",
