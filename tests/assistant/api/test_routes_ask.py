@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api_helpers import QUESTION, BreaksMidway, assert_error, quoting_llm
+from api_helpers import QUESTION, SAMPLE, BreaksMidway, assert_error, quoting_llm
 
 from assistant.errors import StoreUnavailable
 from assistant.llm.fake import ScriptedLLM
@@ -56,16 +57,42 @@ async def test_ask_with_llm_is_verified_and_cited(make_app: Any, make_client: An
     assert_grounded(answer, app.state.services.store.doc_text(answer.citations[0].document_id))
 
 
-async def test_follow_up_with_history_and_document_filter(client: httpx.AsyncClient) -> None:
-    docs = (await client.get("/v1/documents")).json()
-    body = {
-        "question": "And what did they consider supplying?",
-        "history": [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "They summoned..."}],
-        "document_ids": [docs[0]["id"]],
-    }
-    resp = await client.post("/v1/ask", json=body)
+# An unrelated topic whose words overlap the follow-up's ("South Korea", "response", "consider", "supplying").
+KIMCHI = (b"Kimchi exporters and the cabbage harvest\n\n"
+          b"After a poor cabbage harvest, kimchi makers in South Korea struggled to fill export orders. "
+          b"In response, the growers' cooperative considered supplying cabbage from its cold-storage reserves "
+          b"to the factories at a fixed price. The cooperative also asked farmers in the highlands to plant a "
+          b"second autumn crop, and several supermarkets agreed to sell smaller jars of kimchi until the "
+          b"shortage eased.\n")
+
+
+async def test_follow_up_with_history_and_document_filter(make_app: Any, make_client: Any, tmp_path: Any) -> None:
+    app = make_app(data_dir=tmp_path / "data")  # its own index: the shared one stays the sample alone
+    client = await make_client(app)
+    resp = await client.post("/v1/documents", files=[("files", ("article.txt", SAMPLE.read_bytes(), "text/plain")),
+                                                     ("files", ("kimchi.txt", KIMCHI, "text/plain"))])
     assert resp.status_code == 200, resp.text
-    assert "follow-up" in resp.json()["query"] or "South Korea" in resp.json()["query"]
+    docs = {Path(d["source"]).name: d["id"] for d in (await client.get("/v1/documents")).json()}
+    assert set(docs) == {"article.txt", "kimchi.txt"}
+    store = app.state.services.store
+
+    follow_up = "And what did they consider supplying?"
+    history = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "They summoned..."}]
+    answers = {}
+    for name, doc_id in docs.items():
+        resp = await client.post("/v1/ask", json={"question": follow_up, "history": history, "document_ids": [doc_id]})
+        assert resp.status_code == 200, resp.text
+        answer = Answer.model_validate(resp.json())
+        # the follow-up was rewritten with the conversation before it was searched
+        assert follow_up in answer.query and "South Korea" in answer.query, answer.query
+        assert not answer.abstained and answer.citations, (name, answer)
+        assert {c.document_id for c in answer.citations} == {doc_id}, (name, answer.citations)
+        assert_grounded(answer, store.doc_text(doc_id))
+        answers[name] = answer
+    # without the filter the distractor wins (checked when this test was written), so the sample's answer
+    # above is the filter's doing
+    assert "arms to Ukraine" in answers["article.txt"].answer, answers["article.txt"].answer
+    assert "cabbage" in answers["kimchi.txt"].answer, answers["kimchi.txt"].answer
 
 
 async def test_llm_failure_degrades_to_extractive_with_a_notice(make_app: Any, make_client: Any) -> None:

@@ -24,12 +24,32 @@ async def test_completion_carries_the_verified_answer_and_citations(client: http
     assert completion["grounding"]["score"] == ask["grounding"]["score"]
 
 
-async def test_content_parts_and_history(client: httpx.AsyncClient) -> None:
+async def test_content_parts_and_history(make_app: Any, make_client: Any) -> None:
+    app = make_app()
+    client = await make_client(app)
+    follow_up = "And what did they consider supplying?"
     messages = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "They summoned..."},
-                {"role": "user", "content": [{"type": "text", "text": "And what did they consider supplying?"}]}]
+                {"role": "user", "content": [{"type": "text", "text": follow_up}]}]
     resp = await client.post("/v1/chat/completions", json={"model": "m", "messages": messages})
     assert resp.status_code == 200, resp.text
-    assert resp.json()["choices"][0]["message"]["content"]
+    completion = resp.json()
+    content = completion["choices"][0]["message"]["content"]
+
+    # the same question and history through /v1/ask: the text parts were joined and the history was used
+    ask = (await client.post("/v1/ask", json={"question": follow_up, "history": messages[:2]})).json()
+    assert ask["abstained"] is False and ask["citations"]
+    assert content == ask["answer"]
+    alone = (await client.post("/v1/ask", json={"question": follow_up})).json()
+    assert alone["answer"] != content  # the history changed the answer, so it was not dropped
+    assert completion["citations"] == ask["citations"]
+
+    # and the content is grounded: every [n] has citation n, whose quote is the document's text at [start:end]
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", content)}
+    assert cited and cited <= {c["id"] for c in completion["citations"]}, content
+    store = app.state.services.store
+    for c in completion["citations"]:
+        assert store.doc_text(c["document_id"])[c["start"]:c["end"]] == c["quote"]
+    assert "arms to Ukraine" in content, content
 
 
 async def test_bad_requests(client: httpx.AsyncClient) -> None:
