@@ -1,37 +1,49 @@
-"""Abstention from retrieval evidence, not from the prompt.
+"""Abstention: one calibrated model decides whether the retrieved passages answer the question.
 
-Two modes (``ASSISTANT_RETRIEVAL__ABSTENTION``):
+The decision is made from evidence, before generation, never by the prompt alone (a small model
+answers from its own knowledge, and refuses real questions when told to refuse). Its inputs:
 
-* ``balanced`` (default): abstain when the best chunk is plainly off-topic (dense cosine below a
-  floor) or when the question's key terms are mostly absent from the top chunks (IDF-weighted
-  coverage below a minimum: "What is the GDP of North Korea?" over a text that never mentions GDP).
-  Both signals are corpus-agnostic.
-* ``strict``: additionally a logistic model over (best dense cosine, best fused score), fitted on
-  CLAP NQ dev by ``evals/calibrate.py``, with the threshold set on one half of the questions for at
-  most 10% false abstention and reported on the other half. Its dense scale is specific to corpora
-  like CLAP's (encyclopaedic passages, each on one topic): on the sample news article, answerable
-  questions score 0.27-0.62 top cosine, which the CLAP threshold (~0.55) would refuse. Use it for
-  such corpora; the evals run CLAP in this mode.
+* retrieval: the best dense cosine of the retrieved chunks, the best fused score, the IDF-weighted
+  coverage of the question's terms by the top chunks (``HybridRetriever.coverage``), and the score of
+  the best evidence window (``EvidenceSelector``);
+* reading (``assistant.reading``): whether the best evidence window satisfies the question's
+  constraints (years, numbers, names), names a conflicting year, holds a candidate answer of the
+  expected type, mentions the asked attribute, and covers the question's key terms.
 
-The fitted numbers live in ``assistant/calibration.json``.
+A logistic model over these features gives ``p_answerable``; the engine abstains below ``threshold``,
+and always when the best chunk is plainly off-topic (dense cosine under ``floor``). One model for every
+corpus: its weights, bias and threshold are data (``assistant/abstention.json``), fitted by
+``python -m evals.calibrate`` on one half of each dev set and reported on the other half.
+
+Example::
+
+    model = AbstentionModel.load()
+    model.abstain(features)            # features: one float per name in FEATURES
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal
 
-FEATURES = ("top_dense", "top_fused")
+from assistant.reading import READING_FEATURES
+from assistant.schema import Evidence, RetrievedChunk
+
+RETRIEVAL_FEATURES = ("top_dense", "top_fused", "coverage", "evidence_score")
+FEATURES = RETRIEVAL_FEATURES + READING_FEATURES
+CALIBRATION = "abstention.json"
 
 
-def abstention_features(chunks: list) -> tuple[float, ...]:
-    """The logistic model's inputs from the retrieved chunks (``RetrievedChunk``s, best fused first)."""
+def retrieval_features(chunks: Sequence[RetrievedChunk], coverage: float,
+                       evidence: Sequence[Evidence]) -> tuple[float, ...]:
+    """(best dense cosine, best fused score, key-term coverage) of the retrieved chunks (best fused first),
+    and the best evidence window's score."""
     if not chunks:
-        return (0.0, 0.0)
-    return (max(c.dense for c in chunks), chunks[0].score)
+        return (0.0, 0.0, 0.0, 0.0)
+    return (max(c.dense for c in chunks), chunks[0].score, coverage, evidence[0].score if evidence else 0.0)
 
 
 @dataclass(frozen=True)
@@ -40,26 +52,28 @@ class AbstentionModel:
     bias: float
     threshold: float
     floor: float = 0.2
-    min_coverage: float = 0.35
-    mode: Literal["balanced", "strict"] = "balanced"
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(FEATURES):
+            raise ValueError(f"the abstention model needs {len(FEATURES)} weights ({', '.join(FEATURES)}), "
+                             f"got {len(self.weights)}: re-run `python -m evals.calibrate --write`")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"abstain_threshold must be within 0..1, got {self.threshold}")
 
     @classmethod
-    def load(cls, mode: str = "balanced", threshold: float | None = None) -> AbstentionModel:
-        """The committed calibration; ``threshold`` overrides the strict model's threshold."""
-        try:
-            data = json.loads((resources.files("assistant") / "calibration.json").read_text())
-            weights, bias, thr = tuple(data["weights"]), float(data["bias"]), float(data["threshold"])
-            floor, cov = float(data.get("floor", 0.2)), float(data.get("min_coverage", 0.35))
-        except FileNotFoundError:  # before the first calibration
-            weights, bias, thr, floor, cov = (12.0, 0.0), -12.0 * 0.3, 0.5, 0.2, 0.35
-        return cls(weights, bias, thr if threshold is None else threshold, floor, cov, mode)  # type: ignore[arg-type]
+    def load(cls, threshold: float | None = None) -> AbstentionModel:
+        """The committed calibration; ``threshold`` overrides its threshold."""
+        data = json.loads((resources.files("assistant") / CALIBRATION).read_text(encoding="utf-8"))
+        if tuple(data["features"]) != FEATURES:
+            raise ValueError(f"{CALIBRATION} was fitted on features {data['features']}, the engine computes "
+                             f"{list(FEATURES)}: re-run `python -m evals.calibrate --write`")
+        return cls(tuple(float(w) for w in data["weights"]), float(data["bias"]),
+                   float(data["threshold"]) if threshold is None else threshold, float(data.get("floor", 0.2)))
 
-    def probability(self, features: tuple[float, ...]) -> float:
-        """The strict model's estimate that the documents answer the question."""
+    def probability(self, features: Sequence[float]) -> float:
+        """The model's estimate that the passages answer the question (0..1)."""
         z = self.bias + sum(w * x for w, x in zip(self.weights, features, strict=True))
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
-    def abstain(self, features: tuple[float, ...], coverage: float) -> bool:
-        if features[0] < self.floor or coverage < self.min_coverage:
-            return True
-        return self.mode == "strict" and self.probability(features) < self.threshold
+    def abstain(self, features: Sequence[float]) -> bool:
+        return features[0] < self.floor or self.probability(features) < self.threshold

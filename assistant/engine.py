@@ -1,7 +1,9 @@
 """AnswerEngine: question (+ history) in, a typed, verified, cited ``Answer`` out.
 
-    condense follow-up -> hybrid retrieve -> select evidence windows -> abstain? -> generate
-    (LLM with [n] citations, or extractive) -> verify every sentence -> Answer
+    condense follow-up -> analyse the question -> hybrid retrieve -> select evidence windows (ranked by
+    relevance and by how well they satisfy the question) -> abstain? (one calibrated model over retrieval
+    and reading features) -> generate (LLM with [n] citations, or extractive, leading with the sentence
+    that answers) -> verify every sentence (supported, not inverted, carries the asked information) -> Answer
 
 ``ask``, ``aask`` and ``stream`` share ``prepare`` (everything up to generation) and ``finish``
 (verification and the Answer), so the sync, async and streaming paths cannot drift apart.
@@ -26,13 +28,15 @@ from pathlib import Path
 
 import anyio
 
-from assistant.abstain import AbstentionModel, abstention_features
+from assistant.abstain import FEATURES, AbstentionModel, retrieval_features
 from assistant.errors import LLMUnavailable
 from assistant.evidence import EvidenceSelector
 from assistant.llm.base import LLM, complete
+from assistant.question import QuestionAnalysis, analyze_question
+from assistant.reading import answers_question, lead_sentences, reading_features, window_bonus
 from assistant.retrieval import HybridRetriever
 from assistant.schema import Answer, ChatTurn, Citation, Evidence, Grounding, RetrievedChunk, check_question
-from assistant.text import content_terms, sentence_spans
+from assistant.text import content_terms
 from assistant.verify import GroundingVerifier
 from ingest.embedder import Embedder
 from ingest.store import ChromaStore
@@ -50,13 +54,17 @@ class Prepared:
 
     question: str
     query: str
+    analysis: QuestionAnalysis
     chunks: list[RetrievedChunk]
     evidence: list[Evidence]
-    features: tuple[float, ...]
-    p_answerable: float  # the strict model's estimate
-    coverage: float  # IDF-weighted share of the question's terms in the top chunks
+    features: tuple[float, ...]  # the abstention model's inputs, named by assistant.abstain.FEATURES
+    p_answerable: float  # the abstention model's estimate
     abstain: bool
     notices: list[str] = field(default_factory=list)
+
+    @property
+    def named_features(self) -> dict[str, float]:
+        return dict(zip(FEATURES, self.features, strict=True))
 
 
 class AnswerEngine:
@@ -121,14 +129,15 @@ class AnswerEngine:
                 document_ids: list[str] | None = None) -> Prepared:
         question = check_question(question, self.max_question_chars)
         query = self.condense(question, history or [])
+        analysis = analyze_question(query)
         qvec = self.embedder.embed([query])[0]
         chunks = self.retriever.retrieve(query, document_ids=document_ids, query_vector=qvec)
         texts = self.store.doc_texts(c.document_id for c in chunks)
-        evidence = self.selector.select(query, qvec, chunks, texts, k=self.evidence_k)
-        features = abstention_features(chunks)
-        coverage = self.retriever.coverage(query, chunks)
-        return Prepared(question, query, chunks, evidence, features, self.abstention.probability(features),
-                        coverage, abstain=self.abstention.abstain(features, coverage) or not evidence)
+        evidence = self.selector.select(query, qvec, chunks, texts, k=self.evidence_k, bonus=window_bonus(analysis))
+        features = (retrieval_features(chunks, self.retriever.coverage(query, chunks), evidence)
+                    + reading_features(analysis, evidence[0].text if evidence else None))
+        return Prepared(question, query, analysis, chunks, evidence, features, self.abstention.probability(features),
+                        abstain=self.abstention.abstain(features) or not evidence)
 
     def condense(self, question: str, history: list[ChatTurn]) -> str:
         """A standalone question from a follow-up and the conversation before it."""
@@ -165,6 +174,11 @@ class AnswerEngine:
     def finish(self, prep: Prepared, reply: str, backend: str) -> Answer:
         """Verify a generated reply; fall back to the extractive answer when nothing survives."""
         verified = self.verifier.verify(reply, prep.evidence)
+        # an answer must carry the asked information: sentences that only restate the question go
+        restating = [t for t, _ in verified.sentences if not answers_question(prep.analysis, t)]
+        if restating and len(restating) == len(verified.sentences):
+            verified.unsupported += restating
+            verified.sentences = []
         if not verified.sentences:
             prep.notices.append("The model's answer could not be verified against the sources; "
                                 "showing the best passages instead.")
@@ -181,7 +195,7 @@ class AnswerEngine:
         for ev in prep.evidence[:2]:
             if picked and ev.score < 0.9 * prep.evidence[0].score:
                 break
-            for s, e in sentence_spans(ev.text):
+            for s, e in lead_sentences(prep.analysis, ev.text):
                 sentence = " ".join(ev.text[s:e].split())
                 if len(picked) < max_sentences and sentence not in {p for p, _ in picked}:
                     picked.append((sentence, ev.id))

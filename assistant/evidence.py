@@ -18,8 +18,10 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,9 +46,13 @@ class Window:
     score: float = 0.0
 
 
+_CLOSED = re.compile(r"""[.!?:;]["”’')\]]*$""")
+
+
 def _heading(sentence: str) -> bool:
-    """A title or heading line ("Reichstag fire"): short and without closing punctuation."""
-    return len(sentence.split()) < 20 and not sentence.rstrip().endswith((".", "!", "?", ":", ";", '"', "”", ")"))
+    """A title or heading line ("Reichstag fire", "Portia (The Merchant of Venice)"): short, and not ended
+    by sentence punctuation (a closing bracket or quote counts only after a full stop, ! or ?)."""
+    return len(sentence.split()) < 20 and not _CLOSED.search(sentence.rstrip())
 
 
 class EvidenceSelector:
@@ -88,8 +94,11 @@ class EvidenceSelector:
         return out
 
     def select(self, query: str, qvec: np.ndarray, chunks: list[RetrievedChunk], doc_texts: dict[str, str],
-               k: int = 4) -> list[Evidence]:
-        """The ``k`` best non-overlapping windows, numbered from 1, best first."""
+               k: int = 4, bonus: Callable[[str], float] | None = None) -> list[Evidence]:
+        """The ``k`` best non-overlapping windows, numbered from 1, best first.
+
+        ``bonus(window_text)`` is added to each shortlisted window's score (the reader's constraint
+        satisfaction, ``assistant.reading.window_bonus``)."""
         windows = self.windows(chunks, doc_texts)
         if not windows:
             return []
@@ -98,7 +107,7 @@ class EvidenceSelector:
         shortlist = windows[: self.prefilter]
         for w, v in zip(shortlist, self.vectors([w.sentences for w in shortlist]), strict=True):
             w.dense = float(v @ qvec)
-            w.score = 0.6 * w.dense + 0.25 * w.lexical + 0.15 * w.chunk_score
+            w.score = 0.6 * w.dense + 0.25 * w.lexical + 0.15 * w.chunk_score + (bonus(w.text) if bonus else 0.0)
         shortlist.sort(key=lambda w: w.score, reverse=True)
         chosen: list[Window] = []
         for w in shortlist:

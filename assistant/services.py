@@ -78,7 +78,7 @@ class Services:
             retriever=HybridRetriever(store, embedder, s.retrieval),
             selector=selector,
             verifier=GroundingVerifier(selector.text_vectors),
-            abstention=AbstentionModel.load(s.retrieval.abstention, s.retrieval.abstain_threshold),
+            abstention=AbstentionModel.load(s.retrieval.abstain_threshold),
             llm=self.llm, evidence_k=s.retrieval.evidence_k, max_tokens=s.llm.max_tokens,
             max_question_chars=s.max_question_chars,
         )

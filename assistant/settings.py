@@ -84,11 +84,10 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(30, ge=1, le=500, description="Dense and BM25 candidates before fusion")
     bm25_weight: float = Field(0.15, ge=0, le=5, description="Weight of BM25 in the fused score (dense = 1)")
     evidence_k: int = Field(3, ge=1, le=12, description="Evidence passages given to the LLM")
-    abstention: Literal["balanced", "strict"] = Field(
-        "balanced", description="balanced: off-topic floor + key-term coverage; strict: also the CLAP-calibrated model"
-    )
     abstain_threshold: float | None = Field(
-        None, description="Override the strict model's threshold (probability the question is answerable)"
+        None, ge=0, le=1,
+        description="Override the abstention model's threshold (the probability that the passages answer, below "
+                    "which the assistant abstains); empty = the calibrated one in assistant/abstention.json",
     )
 
 

@@ -1,7 +1,9 @@
 """GroundingVerifier: every answer sentence must be supported by the evidence it cites.
 
 Support is deterministic: the sentence's content terms must be mostly covered by the evidence, every
-number and every name in it must appear there, and its embedding must be close to the evidence's.
+number and every name in it must appear there, no name may be moved into a role the evidence gives
+another name ("arms to Russia" over "arms to Ukraine": ``inverted``), and its embedding must be close
+to the evidence's.
 A sentence that its cited evidence does not support is re-attributed to the evidence that does;
 a sentence nothing supports is dropped and reported. A model answering from its own knowledge
 ("The capital of Australia is Canberra [1]") fails the coverage and name checks.
@@ -22,10 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.schema import Evidence
-from assistant.text import content_terms, names, numbers, sentence_spans
+from assistant.text import content_terms, names, numbers, sentence_spans, stem, words
 
 CITE = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 LEADING_CITES = re.compile(r"^(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
+# A name in a role: after a preposition that says who gives, receives, opposes or acts ("arms to Ukraine")
+_ROLE = re.compile(r"\b(to|from|against|by|for|with|into|towards?)\s+(?:the\s+)?([A-Z][\w’'-]*)")
 # Sentences that only frame the answer carry no claim of their own
 _FRAMING = re.compile(r"^(based on|according to|in summary|in short|to summari[sz]e)\b[^.]*[:.]?$", re.I)
 
@@ -60,6 +64,25 @@ def split_cited(answer: str) -> list[tuple[str, list[int]]]:
     return out
 
 
+def _roles(text: str) -> set[tuple[str, str]]:
+    """(preposition, stemmed first word of the name it governs) pairs: ("to", "ukrain")."""
+    return {(p.lower(), stem(n.split("’")[0].split("'")[0].lower())) for p, n in _ROLE.findall(text)}
+
+
+def inverted(sentence: str, evidence_text: str) -> bool:
+    """True when the sentence puts a name of the evidence into a role the evidence gives another name.
+
+    "South Korea might supply arms to Russia" against "... the consideration to supply arms to Ukraine"
+    (Russia is named elsewhere in the passage): every word is covered, but the roles are swapped.
+    """
+    evidence_roles = _roles(evidence_text)
+    evidence_words = {stem(w) for w in words(evidence_text)}
+    for prep, name in _roles(sentence) - evidence_roles:
+        if name in evidence_words and any(p == prep for p, _ in evidence_roles):
+            return True
+    return False
+
+
 class GroundingVerifier:
     def __init__(self, embed: Callable[[list[str]], np.ndarray], min_coverage: float = 0.75,
                  min_similarity: float = 0.45, max_uncovered: int = 3) -> None:
@@ -80,6 +103,8 @@ class GroundingVerifier:
         if not numbers(sentence) <= numbers(evidence_text):
             return False
         if not names(sentence) <= ev_terms:
+            return False
+        if inverted(sentence, evidence_text):
             return False
         return coverage >= self.min_coverage and similarity >= self.min_similarity
 

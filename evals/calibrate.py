@@ -1,13 +1,19 @@
-"""Calibrate retrieval fusion and abstention on CLAP NQ dev (600 passages pooled, 600 questions).
+"""Calibrate the abstention model (and report retrieval fusion) on the dev sets.
 
-1. Fusion: for each answerable question, dense and BM25 candidates are scored once; Recall@1/@5 and
-   MRR of the gold passage are reported for several BM25 weights (0 = dense alone).
-2. Abstention: the retrieval features (``assistant.abstain.abstention_features``) of all 600 questions; a logistic model is fitted
-   on one half (even positions within each class) and its threshold set for at most ``--max-false``
-   false abstention on that half; the other half is the held-out report. The result is written to
-   ``assistant/calibration.json``, which ``assistant.abstain.AbstentionModel`` loads.
+1. Every question of every dev set (``sample``, CLAP NQ ``clapnq`` all 600, ``clapnq-lgo`` all 300,
+   ``instances``) is prepared by the production engine (``engine.prepare``: retrieval, evidence, the
+   features of ``assistant.abstain.FEATURES``) over its own eval index.
+2. A logistic model is fitted on one half of each dev set (even positions within each dataset and
+   class), each (dataset, class) group weighted equally so that no corpus dominates; the threshold is
+   the highest one whose false abstention stays within ``--max-false`` on the fit half of *every*
+   dataset with answerable questions.
+3. The other half is the held-out report: false abstention and abstention recall per dataset.
+4. Fusion: Recall@1/@5 and MRR of the CLAP NQ gold passage for several BM25 weights, with the
+   production formula (``assistant.retrieval.fuse``).
 
-Usage: ``python -m evals.calibrate [--index DIR] [--write]``
+``--write`` stores the result in ``assistant/abstention.json``, which ``AbstentionModel.load`` reads.
+
+Usage: ``python -m evals.calibrate [--index DIR] [--max-false 0.10] [--write]``
 """
 
 from __future__ import annotations
@@ -15,132 +21,171 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from assistant.abstain import FEATURES, abstention_features
+from assistant.abstain import FEATURES
 from assistant.retrieval import fuse
+from assistant.schema import ChatTurn
 from assistant.services import Services
-from assistant.settings import Settings
-from evals.clapnq import load_clapnq, write_corpus
+from evals.clapnq import ClapItem, load_clapnq
+from evals.datasets import Dataset, load_datasets
+from evals.runner import shared_services
+
+DATASETS = ("sample", "clapnq", "clapnq-lgo", "instances")
+OUT = Path(__file__).resolve().parent.parent / "assistant" / "abstention.json"
 
 
-def _services(index: Path, bm25_weight: float | None = None):  # noqa: ANN202
-    retrieval = {"bm25_weight": bm25_weight} if bm25_weight is not None else {}
-    settings = Settings(data_dir=index, llm={"backend": "extractive"}, retrieval=retrieval,
-                        chroma={"collection": "clapnq"})
-    return Services(settings)
+@dataclass
+class Row:
+    dataset: str
+    answerable: bool
+    features: tuple[float, ...]
+    fit: bool  # in the fit half (else held out)
 
 
-def fusion_table(services, items, weights) -> list[dict]:  # noqa: ANN001
-    retriever = services.engine.retriever
+def collect(ds: Dataset, services: Services) -> list[Row]:
+    """The engine's abstention features for every question of ``ds`` (follow-ups get their history)."""
+    root = services.settings.data_dir
+    services.ingestor.ingest(ds.corpus_writer(root / "corpus"))
+    engine = services.engine
+    by_file = {Path(d.source).name: d.id for d in services.store.docs().values()}
+    seen: dict[bool, int] = {True: 0, False: 0}
     rows = []
+    answers: dict[str, str] = {}
+    for item in ds.items:
+        history: list[ChatTurn] = []
+        if item.follows:
+            parent = next(i for i in ds.items if i.id == item.follows)
+            history = [ChatTurn(role="user", content=parent.question),
+                       ChatTurn(role="assistant", content=answers.get(parent.id, ""))]
+        scope = [i for name, i in by_file.items() if name not in item.exclude] if item.exclude else None
+        prep = engine.prepare(item.question, history, scope)
+        if ds.name == "sample":  # later follow-ups need this answer as their history
+            answers[item.id] = engine.ask(item.question, history, scope).answer
+        rows.append(Row(ds.name, item.answerable, prep.features, fit=seen[item.answerable] % 2 == 0))
+        seen[item.answerable] += 1
+    return rows
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 6000, lr: float = 0.5,
+                 l2: float = 1e-3) -> tuple[np.ndarray, float]:
+    """Weighted logistic regression by gradient descent on standardised features; raw-scale weights."""
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    z = (x - mu) / sd
+    coef = np.zeros(z.shape[1])
+    b = 0.0
+    w = w / w.sum()
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(z @ coef + b)))
+        coef -= lr * (z.T @ (w * (p - y)) + l2 * coef)
+        b -= lr * float(np.sum(w * (p - y)))
+    return coef / sd, b - float(np.sum(coef * mu / sd))
+
+
+def rates(rows: list[Row], prob: np.ndarray, threshold: float, floor: float) -> dict[str, dict[str, float | int]]:
+    """Per dataset: false abstention (answerable) and abstention recall (unanswerable), with counts."""
+    out: dict[str, dict[str, float | int]] = {}
+    for name in dict.fromkeys(r.dataset for r in rows):
+        idx = [i for i, r in enumerate(rows) if r.dataset == name]
+        abstain = {i: rows[i].features[0] < floor or prob[i] < threshold for i in idx}
+        pos = [i for i in idx if rows[i].answerable]
+        neg = [i for i in idx if not rows[i].answerable]
+        entry: dict[str, float | int] = {"answerable": len(pos), "unanswerable": len(neg)}
+        if pos:
+            entry["false_abstention"] = round(sum(abstain[i] for i in pos) / len(pos), 4)
+        if neg:
+            entry["abstention_recall"] = round(sum(abstain[i] for i in neg) / len(neg), 4)
+        if pos and neg:
+            entry["auc"] = round(float(np.mean([[prob[p] > prob[n] for n in neg] for p in pos])), 4)
+        out[name] = entry
+    return out
+
+
+def choose_threshold(rows: list[Row], prob: np.ndarray, max_false: float, floor: float) -> float:
+    """The highest threshold whose false abstention is within ``max_false`` on every dataset's rows."""
+    best = 0.0
+    for t in np.unique(np.round(prob, 4)):
+        worst = max((v.get("false_abstention", 0.0) for v in rates(rows, prob, float(t), floor).values()))
+        if worst <= max_false:
+            best = max(best, float(t))
+    return best
+
+
+def fusion_table(services: Services, items: list[ClapItem], weights: list[float]) -> list[dict[str, float]]:
+    retriever = services.engine.retriever
     cache = []
     for item in items:
         qvec = services.embedder.embed([item.question])[0]
         snap = retriever.snapshot()
         dense, lexical = retriever.candidates(snap, item.question, qvec)
-        src = {rid: Path(snap.metas[snap.row[rid]]["source"]).name for rid in set(dense) | set(lexical)}
+        src = {rid: Path(str(snap.metas[snap.row[rid]]["source"])).name for rid in set(dense) | set(lexical)}
         cache.append((item.filename, dense, lexical, src))
-    for w in weights:
+    rows = []
+    for weight in weights:
         r1 = r5 = mrr = 0.0
         for gold, dense, lexical, src in cache:
-            fused = fuse(dense, lexical, w)
-            docs = list(dict.fromkeys(src[r] for _, r in fused))
+            docs = list(dict.fromkeys(src[r] for _, r in fuse(dense, lexical, weight)))
             rank = docs.index(gold) + 1 if gold in docs else 0
             r1 += rank == 1
             r5 += 0 < rank <= 5
             mrr += 1 / rank if rank else 0
         n = len(cache)
-        rows.append({"bm25_weight": w, "recall@1": round(r1 / n, 4), "recall@5": round(r5 / n, 4), "mrr": round(mrr / n, 4)})
+        rows.append({"bm25_weight": weight, "recall@1": round(r1 / n, 4), "recall@5": round(r5 / n, 4),
+                     "mrr": round(mrr / n, 4)})
     return rows
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 4000, lr: float = 0.5, l2: float = 1e-3):
-    """Plain gradient descent on standardised features; returns weights and bias on the raw scale."""
-    mu, sd = x.mean(0), x.std(0) + 1e-9
-    z = (x - mu) / sd
-    w = np.zeros(z.shape[1])
-    b = 0.0
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-(z @ w + b)))
-        w -= lr * (z.T @ (p - y) / len(y) + l2 * w)
-        b -= lr * float(np.mean(p - y))
-    return w / sd, b - float(np.sum(w * mu / sd))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--index", type=Path, default=Path("var/calibration"), help="data dir for the CLAP index")
-    ap.add_argument("--max-false", type=float, default=0.10, help="false abstention allowed on the fit half")
-    ap.add_argument("--weights", default="0,0.05,0.1,0.15,0.2,0.3,0.5", help="BM25 weights to compare")
-    ap.add_argument("--floor", type=float, default=0.2, help="balanced mode: dense cosine below this is off-topic")
-    ap.add_argument("--min-coverage", type=float, default=0.35, help="balanced mode: minimum key-term coverage")
-    ap.add_argument("--write", action="store_true", help="write assistant/calibration.json")
+    ap.add_argument("--index", type=Path, default=Path("var/calibration"), help="folder for the dev-set indexes")
+    ap.add_argument("--max-false", type=float, default=0.10, help="false abstention allowed on each fit half")
+    ap.add_argument("--floor", type=float, default=0.2, help="dense cosine below this is off-topic: always abstain")
+    ap.add_argument("--weights", default="0,0.1,0.15,0.2,0.3", help="BM25 weights to compare")
+    ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(OUT.parent.parent)}")
     args = ap.parse_args()
 
-    items = load_clapnq()
-    services = _services(args.index)
-    corpus = write_corpus(items, args.index / "corpus")
-    t = time.perf_counter()
-    report = services.ingestor.ingest([corpus])
-    print(f"index: {report.documents} in {time.perf_counter() - t:.1f} s")
+    started = time.perf_counter()
+    rows: list[Row] = []
+    clap_services = None
+    for ds, services in shared_services(load_datasets("full", DATASETS), "extractive", args.index):
+        rows += collect(ds, services)
+        if ds.name == "clapnq":
+            clap_services = services
+        print(f"{ds.name}: {len(ds.items)} questions prepared ({time.perf_counter() - started:.0f} s)", flush=True)
 
-    answerable = [i for i in items if i.answerable]
-    table = fusion_table(services, answerable, [float(w) for w in args.weights.split(",")])
-    print("fusion (answerable, doc-level):")
-    for row in table:
-        print("  ", row)
-
-    feats, labels = [], []
-    t = time.perf_counter()
-    retriever = services.engine.retriever
-    coverage = []
-    for item in items:
-        chunks = retriever.retrieve(item.question)
-        feats.append(abstention_features(chunks))
-        coverage.append(retriever.coverage(item.question, chunks))
-        labels.append(1.0 if item.answerable else 0.0)
-    per_q = (time.perf_counter() - t) / len(items) * 1000
-    x, y = np.asarray(feats), np.asarray(labels)
-    pos_idx = np.flatnonzero(y == 1)
-    neg_idx = np.flatnonzero(y == 0)
-    fit = np.concatenate([pos_idx[0::2], neg_idx[0::2]])
-    held = np.concatenate([pos_idx[1::2], neg_idx[1::2]])
-    w, b = fit_logistic(x[fit], y[fit])
-    prob = 1 / (1 + np.exp(-(x @ w + b)))
-    gate = (x[:, 0] < args.floor) | (np.asarray(coverage) < args.min_coverage)
-    # the highest threshold whose false abstention on the fit half, gates included, stays within budget
-    fit_pos = fit[y[fit] == 1]
-    budget = int(np.floor(args.max_false * len(fit_pos))) - int(gate[fit_pos].sum())
-    open_probs = np.sort(prob[fit_pos][~gate[fit_pos]])
-    threshold = float(open_probs[max(0, budget)]) if budget >= 0 else 0.0
-
-    def rates(idx: np.ndarray, strict: bool = True) -> dict:
-        a = gate[idx] | (prob[idx] < threshold) if strict else gate[idx]
-        pos = y[idx] == 1
-        return {"false_abstention": round(float(a[pos].mean()), 4), "abstention_recall": round(float(a[~pos].mean()), 4),
-                "abstention_precision": round(float((~pos[a]).mean()) if a.any() else 0.0, 4)}
-
-    def auc(idx: np.ndarray, scores: np.ndarray) -> float:
-        pos, neg = scores[idx][y[idx] == 1], scores[idx][y[idx] == 0]
-        return round(float((pos[:, None] > neg[None, :]).mean()), 4)
-
+    x = np.asarray([r.features for r in rows], dtype=np.float64)
+    y = np.asarray([1.0 if r.answerable else 0.0 for r in rows])
+    fit = np.asarray([r.fit for r in rows])
+    groups = [(r.dataset, r.answerable) for r in rows]
+    sizes = {g: sum(1 for h, f in zip(groups, fit, strict=True) if h == g and f) for g in set(groups)}
+    weight = np.asarray([1.0 / sizes[g] for g in groups])
+    coef, bias = fit_logistic(x[fit], y[fit], weight[fit])
+    prob = 1 / (1 + np.exp(-(x @ coef + bias)))
+    fit_rows = [r for r in rows if r.fit]
+    held_rows = [r for r in rows if not r.fit]
+    threshold = choose_threshold(fit_rows, prob[fit], args.max_false, args.floor)
     result = {
-        "features": list(FEATURES), "weights": [round(float(v), 6) for v in w], "bias": round(float(b), 6),
-        "threshold": round(threshold, 6), "max_false_abstention": args.max_false,
-        "fitted_on": "CLAP NQ dev, even positions of each class (150 answerable + 150 unanswerable)",
-        "floor": args.floor, "min_coverage": args.min_coverage,
-        "fit": rates(fit), "heldout": rates(held), "heldout_balanced": rates(held, strict=False),
-        "heldout_auc": {"model": auc(held, prob), **{f: auc(held, x[:, j]) for j, f in enumerate(FEATURES)}},
-        "fusion": table, "retrieve_ms_per_question": round(per_q, 1),
+        "features": list(FEATURES),
+        "weights": [round(float(v), 6) for v in coef],
+        "bias": round(float(bias), 6),
+        "threshold": round(threshold, 6),
+        "floor": args.floor,
+        "max_false_abstention": args.max_false,
+        "fitted_on": "even positions within each dataset and class of sample, CLAP NQ (600), CLAP NQ "
+                     "leave-gold-out (300), instances; each (dataset, class) group weighted equally",
+        "fit": rates(fit_rows, prob[fit], threshold, args.floor),
+        "heldout": rates(held_rows, prob[~fit], threshold, args.floor),
+        "fusion": fusion_table(clap_services, [c for c in load_clapnq() if c.answerable],
+                               [float(w) for w in args.weights.split(",")]) if clap_services else [],
+        "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(result, indent=2))
     if args.write:
-        out = Path(__file__).resolve().parent.parent / "assistant" / "calibration.json"
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+        OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {OUT}")
 
 
 if __name__ == "__main__":

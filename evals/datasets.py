@@ -146,8 +146,9 @@ def instances_dataset(suite: str = "ci") -> Dataset:
     data = json.loads((resources.files("evals") / "data" / INSTANCES).read_text(encoding="utf-8"))
     docs = {d["id"]: d for d in data["documents"]}
     items = [EvalItem(id=q["id"], question=q["question"], answerable=bool(q["answerable"]),
-                      gold=f"{q['gold_document']}.txt" if q["answerable"] else "", answers=tuple(q["answers"]),
-                      kind=q.get("kind", "")) for q in data["questions"]]
+                      gold=f"{q['gold_document']}.txt" if q["answerable"] else "",
+                      facts=(tuple(q["answers"]),) if q["answers"] else (), kind=q.get("kind", ""))
+             for q in data["questions"]]
 
     def corpus(folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)

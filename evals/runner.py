@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from assistant.schema import Answer, ChatTurn
 from assistant.services import Services
-from assistant.settings import ChromaSettings, LLMSettings, RetrievalSettings, Settings
+from assistant.settings import ChromaSettings, LLMSettings, Settings
 from evals import metrics as m
 from evals.datasets import DATASETS, Dataset, EvalItem, load_datasets
 from evals.results import DatasetResult, QuestionResult, SuiteResult, aggregate
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from ingest.embedder import Embedder
 
 LOCAL_ANSWER_CAP = 25  # per class (answerable / unanswerable) for CLAP NQ with the local LLM
-STRICT_ABSTENTION = {"clapnq": "strict"}  # by index name
 
 DocText = Callable[[str], str]  # document id -> its full text (ChromaStore.doc_text)
 
@@ -51,10 +50,20 @@ def _services(name: str, backend: str, root: Path, llm: LLM | None, embedder: Em
     settings = Settings(data_dir=root / "index" / name)
     settings.llm = LLMSettings.model_validate({**settings.llm.model_dump(), "backend": backend})
     settings.chroma = ChromaSettings.model_validate({**settings.chroma.model_dump(), "collection": f"eval-{name}"})
-    # CLAP NQ is the corpus the strict abstention model was calibrated for (see assistant/abstain.py)
-    settings.retrieval = RetrievalSettings.model_validate(
-        {**settings.retrieval.model_dump(), "abstention": STRICT_ABSTENTION.get(name, "balanced")})
     return Services(settings, embedder=embedder, llm=llm)
+
+
+def shared_services(datasets: list[Dataset], backend: str, root: Path, llm: LLM | None = None,
+                    embedder: Embedder | None = None) -> Iterator[tuple[Dataset, Services]]:
+    """Each dataset with the ``Services`` of its index; datasets naming the same index share one, and all
+    share one embedder and one LLM (the local model is loaded once)."""
+    by_index: dict[str, Services] = {}
+    for ds in datasets:
+        if ds.index_name not in by_index:
+            services = _services(ds.index_name, backend, root, llm, embedder)
+            embedder, llm = services.embedder, services.llm
+            by_index[ds.index_name] = services
+        yield ds, by_index[ds.index_name]
 
 
 def _answer_plan(ds: Dataset, limit: int, answer_limit: int | None) -> tuple[list[EvalItem], set[str]]:
@@ -174,11 +183,7 @@ def run_suite(suite: str, backend: str, report_dir: Path, *, datasets: tuple[str
         answer_limit = LOCAL_ANSWER_CAP if backend == "local" else 0
     report_dir = Path(report_dir)
     out: list[DatasetResult] = []
-    shared_llm = llm
-    for ds in load_datasets(suite, datasets):
-        services = _services(ds.index_name, backend, report_dir, shared_llm, embedder)
-        embedder = services.embedder
-        shared_llm = services.llm  # load the local model once for all datasets
+    for ds, services in shared_services(load_datasets(suite, datasets), backend, report_dir, llm, embedder):
         out.append(run_dataset(ds, services, limit=limit, answer_limit=answer_limit or None,
                                judge=judge, progress=progress))
     options: dict[str, object] = {"datasets": list(datasets), "limit": limit, "answer_limit": answer_limit, "judge": judge is not None}

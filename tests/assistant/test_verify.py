@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from assistant.schema import Evidence
-from assistant.verify import GroundingVerifier, split_cited
+from assistant.verify import GroundingVerifier, inverted, split_cited
 
 EVIDENCE = [
     Evidence(id=1, document_id="d", source="s", text="Reports indicate that up to 11,000 North Korean soldiers "
@@ -39,3 +39,27 @@ def test_own_knowledge_wrong_number_and_invented_clause_are_dropped(embedder: An
         EVIDENCE)
     assert v.sentences == []
     assert len(v.unsupported) == 3 and v.score == 0.0
+
+
+SAMPLE_PASSAGE = ("South Korea has already raised alarms over this collaboration. The summoning of Russia’s ambassador "
+                  "and the consideration to supply arms to Ukraine points to a willingness to reevaluate defense "
+                  "strategies in light of new threats.")
+
+
+def test_inverted_roles_are_not_supported(embedder: Any) -> None:
+    """Regression: the local model wrote "South Korea might supply arms to Russia [1]" over the sample's
+    passage, which says arms to Ukraine; every word is in the passage, so coverage and similarity passed."""
+    evidence = [Evidence(id=1, document_id="d", source="s", text=SAMPLE_PASSAGE, start=0, end=10, score=1.0)]
+    v = GroundingVerifier(embedder.embed).verify(
+        "South Korea summoned Russia’s ambassador [1]. South Korea might supply arms to Russia [1].", evidence)
+    assert v.sentences == [("South Korea summoned Russia’s ambassador.", [1])]
+    assert v.unsupported == ["South Korea might supply arms to Russia."]
+    right = GroundingVerifier(embedder.embed).verify("South Korea considered supplying arms to Ukraine [1].", evidence)
+    assert right.unsupported == [] and right.score == 1.0
+
+
+def test_inverted_needs_a_name_of_the_passage_in_a_role_it_gives_another() -> None:
+    assert inverted("They sent troops to Russia.", "North Korea sent troops to Ukraine; Russia welcomed them.")
+    assert not inverted("They sent troops to Russia.", "North Korea sent troops to Russia.")
+    assert not inverted("They sent troops to Belarus.", "North Korea sent troops to Ukraine.")  # not a swap: absent
+    assert not inverted("Troops came from Pyongyang.", "Pyongyang sent troops.")  # no competing role
