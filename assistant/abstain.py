@@ -44,7 +44,8 @@ class AbstentionModel:
     mode: Literal["balanced", "strict"] = "balanced"
 
     @classmethod
-    def load(cls, mode: str = "balanced", threshold: float | None = None) -> AbstentionModel:
+    def load(cls, mode: Literal["balanced", "strict"] = "balanced",
+             threshold: float | None = None) -> AbstentionModel:
         """The committed calibration; ``threshold`` overrides the strict model's threshold."""
         try:
             data = json.loads((resources.files("assistant") / "calibration.json").read_text())
@@ -52,7 +53,7 @@ class AbstentionModel:
             floor, cov = float(data.get("floor", 0.2)), float(data.get("min_coverage", 0.35))
         except FileNotFoundError:  # before the first calibration
             weights, bias, thr, floor, cov = (12.0, 0.0), -12.0 * 0.3, 0.5, 0.2, 0.35
-        return cls(weights, bias, thr if threshold is None else threshold, floor, cov, mode)  # type: ignore[arg-type]
+        return cls(weights, bias, thr if threshold is None else threshold, floor, cov, mode)
 
     def probability(self, features: tuple[float, ...]) -> float:
         """The strict model's estimate that the documents answer the question."""

@@ -29,7 +29,7 @@ import anyio
 from assistant.abstain import AbstentionModel, abstention_features
 from assistant.errors import LLMUnavailable
 from assistant.evidence import EvidenceSelector
-from assistant.llm.base import LLM, complete
+from assistant.llm.base import LLM, Message, complete
 from assistant.retrieval import HybridRetriever
 from assistant.schema import Answer, ChatTurn, Citation, Evidence, Grounding, RetrievedChunk, check_question
 from assistant.text import content_terms, sentence_spans
@@ -151,7 +151,7 @@ class AnswerEngine:
         return f"{question} (follow-up to: {last_user})" if follow_up else question
 
     # -- answers ------------------------------------------------------------------------------
-    def _messages(self, prep: Prepared) -> list[dict[str, str]]:
+    def _messages(self, prep: Prepared) -> list[Message]:
         # Only evidence close to the best: a small model is distracted by weaker passages, and every
         # passage costs ~1 s of prompt processing on two cores.
         best = prep.evidence[0].score

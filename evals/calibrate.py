@@ -23,17 +23,17 @@ from assistant.abstain import FEATURES, abstention_features
 from assistant.retrieval import fuse
 from assistant.services import Services
 from assistant.settings import Settings
-from evals.clapnq import load_clapnq, write_corpus
+from evals.clapnq import ClapItem, load_clapnq, write_corpus
 
 
-def _services(index: Path, bm25_weight: float | None = None):  # noqa: ANN202
+def _services(index: Path, bm25_weight: float | None = None) -> Services:
     retrieval = {"bm25_weight": bm25_weight} if bm25_weight is not None else {}
     settings = Settings(data_dir=index, llm={"backend": "extractive"}, retrieval=retrieval,
                         chroma={"collection": "clapnq"})
     return Services(settings)
 
 
-def fusion_table(services, items, weights) -> list[dict]:  # noqa: ANN001
+def fusion_table(services: Services, items: list[ClapItem], weights: list[float]) -> list[dict[str, float]]:
     retriever = services.engine.retriever
     rows = []
     cache = []
@@ -57,7 +57,8 @@ def fusion_table(services, items, weights) -> list[dict]:  # noqa: ANN001
     return rows
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 4000, lr: float = 0.5, l2: float = 1e-3):
+def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 4000, lr: float = 0.5,
+                 l2: float = 1e-3) -> tuple[np.ndarray, float]:
     """Plain gradient descent on standardised features; returns weights and bias on the raw scale."""
     mu, sd = x.mean(0), x.std(0) + 1e-9
     z = (x - mu) / sd
