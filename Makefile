@@ -36,6 +36,7 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check assistant ingest prompts ui evals tests benchmarks
+	$(BIN)/mypy assistant ingest prompts ui evals
 
 eval: install
 	$(BIN)/assistant eval --suite full --backend local --report var/eval-full

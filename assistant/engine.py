@@ -31,7 +31,7 @@ import anyio
 from assistant.abstain import FEATURES, AbstentionModel, retrieval_features
 from assistant.errors import LLMUnavailable
 from assistant.evidence import EvidenceSelector
-from assistant.llm.base import LLM, complete
+from assistant.llm.base import LLM, Message, complete
 from assistant.question import QuestionAnalysis, analyze_question
 from assistant.reading import answers_question, lead_sentences, reading_features, window_bonus
 from assistant.retrieval import HybridRetriever
@@ -160,7 +160,7 @@ class AnswerEngine:
         return f"{question} (follow-up to: {last_user})" if follow_up else question
 
     # -- answers ------------------------------------------------------------------------------
-    def _messages(self, prep: Prepared) -> list[dict[str, str]]:
+    def _messages(self, prep: Prepared) -> list[Message]:
         # Only evidence close to the best: a small model is distracted by weaker passages, and every
         # passage costs ~1 s of prompt processing on two cores.
         best = prep.evidence[0].score

@@ -28,6 +28,7 @@ import numpy as np
 
 from assistant.schema import Evidence, RetrievedChunk
 from assistant.text import content_terms, sentence_spans
+from ingest.embedder import Embedder
 
 
 @dataclass
@@ -56,7 +57,7 @@ def _heading(sentence: str) -> bool:
 
 
 class EvidenceSelector:
-    def __init__(self, embedder: object, prefilter: int = 4, cache_size: int = 50_000) -> None:
+    def __init__(self, embedder: Embedder, prefilter: int = 4, cache_size: int = 50_000) -> None:
         self.embedder = embedder
         self.prefilter = prefilter
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -144,15 +145,15 @@ class EvidenceSelector:
         """
         with self._lock:
             missing = list(dict.fromkeys(t for g in groups for t in g if t not in self._cache))
-        fresh = self.embedder.embed(missing) if missing else []
+        fresh: np.ndarray | list[np.ndarray] = self.embedder.embed(missing) if missing else []
         with self._lock:
             for text, vec in zip(missing, fresh, strict=True):
                 self._cache[text] = vec
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
-            pooled = []
+            pooled: list[np.ndarray] = []
             for group in groups:
-                total = None
+                total: np.ndarray | None = None
                 for text in group:
                     vec = self._cache.get(text)
                     if vec is None:  # evicted meanwhile by another thread: embed it alone
@@ -160,6 +161,7 @@ class EvidenceSelector:
                     else:
                         self._cache.move_to_end(text)
                     total = vec.copy() if total is None else total + vec
+                assert total is not None, "a group has at least one sentence"
                 pooled.append(total)
         if not pooled:
             return np.zeros((0, 1), dtype=np.float32)

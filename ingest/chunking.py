@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.schema import TextNode
 
 MODEL_LIMIT = 254  # 256 word pieces minus [CLS] and [SEP]
 
@@ -37,7 +38,7 @@ class Chunker:
         cursor = 0
         for node in nodes:
             chunk = node.get_content()
-            start = node.start_char_idx
+            start = node.start_char_idx if isinstance(node, TextNode) else None  # the splitter makes TextNodes
             if start is None or text[start : start + len(chunk)] != chunk:
                 start = text.find(chunk, max(0, cursor - len(chunk)))
                 if start < 0:

@@ -123,10 +123,11 @@ class IngestService:
         inner = self.ingest(saved) if saved else IngestReport()
         for failure in inner.failures:  # keep nothing that failed; never show server paths to clients
             path = Path(failure.path)
-            if previous.get(path) is None:
+            old = previous.get(path)
+            if old is None:
                 path.unlink(missing_ok=True)
             else:
-                path.write_bytes(previous[path])  # the indexed version stays, so does its file
+                path.write_bytes(old)  # the indexed version stays, so does its file
             failure.path = path.name
         inner.failures = report.failures + inner.failures
         inner.documents["failed"] += len(report.failures)

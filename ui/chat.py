@@ -223,10 +223,9 @@ def build_ui(services: Services) -> gr.Blocks:
         def on_delete(doc_id: str | None) -> str:
             return delete(services, doc_id)
 
-        ask_io = {"fn": on_ask, "inputs": [question, chat_state, history],
-                  "outputs": [chatbot, chat_state, history, question], "show_progress": "hidden"}
-        question.submit(**ask_io)
-        send.click(**ask_io)
+        ask_in, ask_out = [question, chat_state, history], [chatbot, chat_state, history, question]
+        question.submit(fn=on_ask, inputs=ask_in, outputs=ask_out, show_progress="hidden")
+        send.click(fn=on_ask, inputs=ask_in, outputs=ask_out, show_progress="hidden")
         new_chat.click(lambda: ([], [], [], ""), None, [chat_state, history, chatbot, question], queue=False)
         files.upload(on_upload, files, [report, files]).then(on_refresh, None, [table, chosen, status])
         remove.click(on_delete, chosen, report).then(on_refresh, None, [table, chosen, status])

@@ -133,7 +133,7 @@ def completion_id() -> str:
 class UploadResult(IngestReport):
     """The ingest report of an upload, with the ids of the documents added or updated."""
 
-    document_ids: list[str] = Field(default_factory=list)  # type: ignore[assignment]  # shown here
+    document_ids: list[str] = Field(default_factory=list)  # shown here
 
 
 class DeleteResult(BaseModel):

@@ -18,9 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
+from assistant.api.bodies import ERROR_RESPONSES, DeleteResult, UploadResult
 from assistant.api.deps import ServicesDep
 from assistant.api.errors import UploadRejected
-from assistant.api.bodies import ERROR_RESPONSES, DeleteResult, UploadResult
 from assistant.errors import DocumentTooLarge, UnsupportedFormat
 from assistant.schema import DocumentInfo
 

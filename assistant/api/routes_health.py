@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from assistant.api.deps import ServicesDep
 from assistant.api.bodies import Check, Readiness
+from assistant.api.deps import ServicesDep
 from assistant.errors import AssistantError, LLMUnavailable
 from assistant.services import Services
 

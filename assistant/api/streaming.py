@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 
@@ -20,11 +21,19 @@ from assistant.api.errors import error_payload
 from assistant.errors import AssistantError
 
 T = TypeVar("T")
-_DONE = object()
 log = logging.getLogger(__name__)
 
 
-def _next(it: Iterator[T]) -> object:
+class _End(enum.Enum):
+    """The sentinel ``_next`` returns once the iterator is exhausted."""
+
+    DONE = enum.auto()
+
+
+_DONE = _End.DONE
+
+
+def _next(it: Iterator[T]) -> T | Literal[_End.DONE]:
     return next(it, _DONE)
 
 
@@ -32,7 +41,7 @@ async def first_item(it: Iterator[T]) -> T:
     item = await anyio.to_thread.run_sync(_next, it)
     if item is _DONE:
         raise RuntimeError("the answer stream ended without an item")
-    return item  # type: ignore[return-value]
+    return item
 
 
 async def rest_in_thread(first: T, it: Iterator[T]) -> AsyncIterator[T]:
@@ -43,7 +52,7 @@ async def rest_in_thread(first: T, it: Iterator[T]) -> AsyncIterator[T]:
     try:
         yield first
         while (item := await anyio.to_thread.run_sync(_next, it)) is not _DONE:
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         close = getattr(it, "close", None)
         if close is not None:

@@ -10,9 +10,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, TypedDict, runtime_checkable
 
-Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+class Message(TypedDict):
+    """One chat turn: ``{"role": "system"|"user"|"assistant", "content": "..."}``."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
 
 
 @runtime_checkable

@@ -64,7 +64,7 @@ class ScriptedLLM:
 
     def _next_reply(self, messages: list[Message]) -> str:
         with self._lock:
-            self.history.append([dict(m) for m in messages])
+            self.history.append([m.copy() for m in messages])
             if self.fail:
                 raise LLMUnavailable("ScriptedLLM configured to fail")
             if self._replies:

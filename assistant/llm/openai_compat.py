@@ -12,10 +12,14 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, cast
 
 from assistant.errors import LLMUnavailable
 from assistant.llm.base import Message
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +81,12 @@ class OpenAICompatLLM:
         try:
             response = self._client.chat.completions.create(
                 model=self._llm.model,
-                messages=messages,  # type: ignore[arg-type]
+                # a Message is a valid system/user/assistant param, but none of those takes a role union
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 max_tokens=max_tokens,
                 temperature=self._llm.temperature,
                 stream=True,
-                **({"stop": stop} if stop else {}),
+                stop=stop if stop else self._openai.omit,
             )
             with response:
                 for chunk in response:
