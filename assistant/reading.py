@@ -39,7 +39,7 @@ TYPE_WEIGHT = 0.05
 # A web snippet's leading stub: a short prefix cut off by an ellipsis ("Mar 11, 2023 ... The startup")
 _STUB = re.compile(r"^[^.…]{0,40}?(?:\.\.\.|…)\s*")
 
-READING_FEATURES = ("constraints", "conflict", "type_found", "attribute", "window_coverage")
+READING_FEATURES = ("constraints", "conflict", "type_found", "attribute", "window_coverage", "predicate")
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,11 @@ class Reading:
     type_found: float  # 1: a candidate of the expected type beyond the question's own words ("other": 1)
     attribute: float  # 1: the asked attribute ("revenue", "ceo") is mentioned, or none was asked
     window_coverage: float  # share of the question's key terms present
+    predicate: float  # best sentence: share of the question's predicate terms beside an answer candidate
 
     def vector(self) -> tuple[float, ...]:
-        return (self.constraints, self.conflict, self.type_found, self.attribute, self.window_coverage)
+        return (self.constraints, self.conflict, self.type_found, self.attribute, self.window_coverage,
+                self.predicate)
 
 
 def read(analysis: QuestionAnalysis, text: str) -> Reading:
@@ -70,7 +72,26 @@ def read(analysis: QuestionAnalysis, text: str) -> Reading:
         type_found=1.0 if analysis.answer_type == "other" else float(sat.type_found),
         attribute=attribute,
         window_coverage=len(keys & terms) / len(keys) if keys else 1.0,
+        predicate=max((_predicate(analysis, text[a:b]) for a, b in sentence_spans(text)), default=0.0),
     )
+
+
+def _predicate_terms(analysis: QuestionAnalysis) -> set[str]:
+    """The question's key terms that are not part of a name, year or number: what is said of them
+    ("killed", "tickets sold", "hosted")."""
+    named = {t for e in analysis.entities for t in content_terms(e)} | set(analysis.years) | set(analysis.numbers)
+    return set(analysis.key_terms) - named
+
+
+def _predicate(analysis: QuestionAnalysis, sentence: str) -> float:
+    """Share of the predicate terms in ``sentence``, if it can answer (holds a candidate of the expected
+    type beyond the question's own words); 0 otherwise. "How many soldiers have been killed?" over
+    "up to 11,000 soldiers might be stationed there": a number, but not of the killed."""
+    sentence = _STUB.sub("", sentence)
+    if analysis.answer_type != "other" and not satisfies(analysis, sentence).type_found:
+        return 0.0
+    wanted = _predicate_terms(analysis)
+    return len(wanted & set(content_terms(sentence))) / len(wanted) if wanted else 1.0
 
 
 def reading_features(analysis: QuestionAnalysis, text: str | None) -> tuple[float, ...]:

@@ -108,7 +108,7 @@ def choose_threshold(rows: list[Row], prob: np.ndarray, max_false: float, floor:
     """The highest threshold whose false abstention is within ``max_false`` on every dataset's rows."""
     best = 0.0
     for t in np.unique(np.round(prob, 4)):
-        worst = max((v.get("false_abstention", 0.0) for v in rates(rows, prob, float(t), floor).values()))
+        worst = max(v.get("false_abstention", 0.0) for v in rates(rows, prob, float(t), floor).values())
         if worst <= max_false:
             best = max(best, float(t))
     return best

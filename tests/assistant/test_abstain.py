@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 
 from assistant.abstain import FEATURES, AbstentionModel, retrieval_features
-from assistant.schema import RetrievedChunk
+from assistant.schema import Evidence, RetrievedChunk
 
 
 def _chunk(score: float, dense: float) -> RetrievedChunk:
@@ -26,15 +26,16 @@ def test_the_committed_calibration_loads_and_names_its_features() -> None:
 
 def test_threshold_override_and_validation() -> None:
     assert AbstentionModel.load(threshold=0.9).threshold == 0.9
-    with pytest.raises(ValueError, match="needs 9 weights"):
+    with pytest.raises(ValueError, match="needs 10 weights"):
         AbstentionModel((1.0,), 0.0, 0.5)
     with pytest.raises(ValueError, match="within 0..1"):
         AbstentionModel((0.0,) * len(FEATURES), 0.0, 1.5)
 
 
-def test_retrieval_features_take_the_best_dense_and_the_top_fused() -> None:
-    assert retrieval_features([_chunk(0.7, 0.5), _chunk(0.6, 0.65)], coverage=0.8) == (0.65, 0.7, 0.8)
-    assert retrieval_features([], coverage=1.0) == (0.0, 0.0, 0.0)
+def test_retrieval_features_take_the_best_dense_the_top_fused_and_the_best_evidence() -> None:
+    evidence = [Evidence(id=1, document_id="d", source="s", text="x", start=0, end=1, score=0.55)]
+    assert retrieval_features([_chunk(0.7, 0.5), _chunk(0.6, 0.65)], 0.8, evidence) == (0.65, 0.7, 0.8, 0.55)
+    assert retrieval_features([], 1.0, []) == (0.0, 0.0, 0.0, 0.0)
 
 
 def test_satisfying_evidence_answers_and_conflicting_evidence_abstains() -> None:
@@ -42,8 +43,8 @@ def test_satisfying_evidence_answers_and_conflicting_evidence_abstains() -> None
     model = AbstentionModel.load()
     names = dict.fromkeys(FEATURES, 0.0)
     good = {**names, "top_dense": 0.7, "top_fused": 0.8, "coverage": 1.0, "evidence_score": 0.8, "constraints": 1.0, "conflict": 0.0,
-            "type_found": 1.0, "attribute": 1.0, "window_coverage": 1.0}
-    bad = {**good, "constraints": 0.0, "conflict": 1.0, "attribute": 0.0, "window_coverage": 0.5}
+            "type_found": 1.0, "attribute": 1.0, "window_coverage": 1.0, "predicate": 1.0}
+    bad = {**good, "constraints": 0.0, "conflict": 1.0, "attribute": 0.0, "window_coverage": 0.5, "predicate": 0.0}
     assert model.probability(tuple(good.values())) > model.probability(tuple(bad.values()))
     assert not model.abstain(tuple(good.values()))
     assert model.abstain(tuple(bad.values()))
@@ -51,5 +52,5 @@ def test_satisfying_evidence_answers_and_conflicting_evidence_abstains() -> None
 
 def test_off_topic_floor_always_abstains() -> None:
     model = AbstentionModel.load()
-    features = (0.1, 0.9, 1.0, 0.9, 1.0, 0.0, 1.0, 1.0, 1.0)
+    features = (0.1, 0.9, 1.0, 0.9, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0)
     assert model.abstain(features)

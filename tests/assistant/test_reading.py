@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from assistant.question import analyze_question
-from assistant.reading import READING_FEATURES, answers_question, lead_sentences, read, reading_features, window_bonus
+from assistant.reading import (
+    READING_FEATURES,
+    answers_question,
+    lead_sentences,
+    read,
+    reading_features,
+    window_bonus,
+)
 
 OLYMPICS = {
     2008: "The 2008 Summer Olympics were held in Beijing, China. They were the first Games hosted by China.",
