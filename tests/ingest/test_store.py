@@ -105,13 +105,12 @@ def test_delete_document(store: ChromaStore, embedder) -> None:  # noqa: ANN001
         store.doc_text("d1")
 
 
-def test_paging_reads_past_chroma_get_limit(store: ChromaStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ingest.store as store_module
-
-    monkeypatch.setattr(store_module, "_PAGE", 7)
+def test_paging_reads_past_chroma_get_limit(settings: Settings) -> None:
+    store = ChromaStore.connect(settings.chroma, settings.chroma_path, page_size=7)
     records = _records("d1", "v1", [f"chunk {i}" for i in range(20)])
     store.write_chunks(records, np.eye(20, 384, dtype=np.float32))
     assert len(store.all_chunks()) == 20
+    assert store.sweep() == 20 and store.chunk_count() == 0  # uncommitted: deleted in pages too
 
 
 def test_server_down_is_one_clear_error(tmp_path, unused_port: int) -> None:  # noqa: ANN001
