@@ -64,7 +64,10 @@ def _committed_documents(data_dir: Path) -> int:
 
 def _start_and_stop_midway(args: list[str], env: dict[str, str], data_dir: Path, at: int, total: int,
                            sig: int) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen([PY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell's background job inherits SIGINT ignored (then Python never raises KeyboardInterrupt):
+    # give the child the default disposition, as a terminal would.
+    proc = subprocess.Popen([PY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     committed = 0
     while time.monotonic() < deadline and proc.poll() is None:
