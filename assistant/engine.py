@@ -28,7 +28,7 @@ from pathlib import Path
 
 import anyio
 
-from assistant.abstain import FEATURES, AbstentionModel, retrieval_features
+from assistant.abstain import AbstentionModel, retrieval_features
 from assistant.errors import LLMUnavailable
 from assistant.evidence import EvidenceSelector
 from assistant.llm.base import LLM, Message, complete
@@ -61,10 +61,6 @@ class Prepared:
     p_answerable: float  # the abstention model's estimate
     abstain: bool
     notices: list[str] = field(default_factory=list)
-
-    @property
-    def named_features(self) -> dict[str, float]:
-        return dict(zip(FEATURES, self.features, strict=True))
 
 
 class AnswerEngine:
@@ -174,10 +170,9 @@ class AnswerEngine:
     def finish(self, prep: Prepared, reply: str, backend: str) -> Answer:
         """Verify a generated reply; fall back to the extractive answer when nothing survives."""
         verified = self.verifier.verify(reply, prep.evidence)
-        # an answer must carry the asked information: sentences that only restate the question go
-        restating = [t for t, _ in verified.sentences if not answers_question(prep.analysis, t)]
-        if restating and len(restating) == len(verified.sentences):
-            verified.unsupported += restating
+        # an answer must carry the asked information: one that only restates the question does not count
+        if not any(answers_question(prep.analysis, t) for t, _ in verified.sentences):
+            verified.unsupported += [t for t, _ in verified.sentences]
             verified.sentences = []
         if not verified.sentences:
             prep.notices.append("The model's answer could not be verified against the sources; "

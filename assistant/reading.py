@@ -102,11 +102,13 @@ def reading_features(analysis: QuestionAnalysis, text: str | None) -> tuple[floa
 def window_bonus(analysis: QuestionAnalysis) -> Callable[[str], float]:
     """A score to add to an evidence window's relevance: constraint satisfaction and the expected type."""
 
-    def bonus(text: str) -> float:
-        r = read(analysis, text)
-        has_constraints = bool(analysis.years or analysis.numbers or analysis.entities or analysis.quoted)
-        return (CONSTRAINT_WEIGHT * r.constraints * has_constraints - CONFLICT_PENALTY * r.conflict
-                + TYPE_WEIGHT * r.type_found * (analysis.answer_type != "other"))
+    has_constraints = bool(analysis.years or analysis.numbers or analysis.entities or analysis.quoted)
+    typed = analysis.answer_type != "other"
+
+    def bonus(text: str) -> float:  # on every shortlisted window: only what it needs, not a full read()
+        sat = satisfies(analysis, text)
+        return (CONSTRAINT_WEIGHT * sat.constraints * has_constraints - CONFLICT_PENALTY * sat.conflicting_years
+                + TYPE_WEIGHT * sat.type_found * typed)
 
     return bonus
 
