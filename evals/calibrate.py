@@ -28,11 +28,10 @@ import numpy as np
 
 from assistant.abstain import FEATURES
 from assistant.retrieval import fuse
-from assistant.schema import ChatTurn
 from assistant.services import Services
 from evals.clapnq import ClapItem, load_clapnq
 from evals.datasets import Dataset, load_datasets
-from evals.runner import shared_services
+from evals.runner import document_scope, follow_up_history, shared_services
 
 DATASETS = ("sample", "clapnq", "clapnq-lgo", "instances")
 OUT = Path(__file__).resolve().parent.parent / "assistant" / "abstention.json"
@@ -51,20 +50,15 @@ def collect(ds: Dataset, services: Services) -> list[Row]:
     root = services.settings.data_dir
     services.ingestor.ingest(ds.corpus_writer(root / "corpus"))
     engine = services.engine
-    by_file = {Path(d.source).name: d.id for d in services.store.docs().values()}
+    scope = document_scope(services)
     seen: dict[bool, int] = {True: 0, False: 0}
     rows = []
     answers: dict[str, str] = {}
     for item in ds.items:
-        history: list[ChatTurn] = []
-        if item.follows:
-            parent = next(i for i in ds.items if i.id == item.follows)
-            history = [ChatTurn(role="user", content=parent.question),
-                       ChatTurn(role="assistant", content=answers.get(parent.id, ""))]
-        scope = [i for name, i in by_file.items() if name not in item.exclude] if item.exclude else None
-        prep = engine.prepare(item.question, history, scope)
+        history = follow_up_history(ds, item, answers)
+        prep = engine.prepare(item.question, history, scope(item))
         if ds.name == "sample":  # later follow-ups need this answer as their history
-            answers[item.id] = engine.ask(item.question, history, scope).answer
+            answers[item.id] = engine.ask(item.question, history, scope(item)).answer
         rows.append(Row(ds.name, item.answerable, prep.features, fit=seen[item.answerable] % 2 == 0))
         seen[item.answerable] += 1
     return rows

@@ -79,6 +79,25 @@ def _answer_plan(ds: Dataset, limit: int, answer_limit: int | None) -> tuple[lis
     return items, set(answer)
 
 
+def document_scope(services: Services) -> Callable[[EvalItem], list[str] | None]:
+    """For each question, the documents it may use: all but its excluded files (None = no filter)."""
+    by_file = {Path(d.source).name: d.id for d in services.store.docs().values()}
+
+    def scope(item: EvalItem) -> list[str] | None:
+        return [i for name, i in by_file.items() if name not in item.exclude] if item.exclude else None
+
+    return scope
+
+
+def follow_up_history(ds: Dataset, item: EvalItem, answers: dict[str, str]) -> list[ChatTurn]:
+    """The conversation a follow-up is asked in: the question it follows and the engine's answer to it."""
+    if not item.follows:
+        return []
+    parent = next(i for i in ds.items if i.id == item.follows)
+    return [ChatTurn(role="user", content=parent.question),
+            ChatTurn(role="assistant", content=answers.get(parent.id, ""))]
+
+
 def run_dataset(ds: Dataset, services: Services, *, limit: int = 0, answer_limit: int | None = None,
                 judge: m.LLMJudge | None = None, progress: bool = True) -> DatasetResult:
     root = services.settings.data_dir
@@ -87,23 +106,13 @@ def run_dataset(ds: Dataset, services: Services, *, limit: int = 0, answer_limit
     if report.failures:
         raise RuntimeError(f"{ds.name}: ingest failed for {[f.path for f in report.failures]}")
     engine = services.engine
-    by_file = {Path(d.source).name: d.id for d in services.store.docs().values()}
-
-    def scope(item: EvalItem) -> list[str] | None:
-        """The documents a question may use: all but its excluded files (None = no filter)."""
-        return [i for name, i in by_file.items() if name not in item.exclude] if item.exclude else None
-
+    scope = document_scope(services)
     doc_text: DocText = lru_cache(maxsize=None)(services.store.doc_text)
     items, to_answer = _answer_plan(ds, limit, answer_limit)
-    answers: dict[str, Answer] = {}
+    answers: dict[str, str] = {}
     results: list[QuestionResult] = []
     for item in tqdm(items, desc=f"eval {ds.name}", unit="q", file=sys.stderr, disable=not progress):
-        history: list[ChatTurn] = []
-        if item.follows:
-            parent = next(i for i in ds.items if i.id == item.follows)
-            prev = answers.get(parent.id)
-            history = [ChatTurn(role="user", content=parent.question),
-                       ChatTurn(role="assistant", content=prev.answer if prev else "")]
+        history = follow_up_history(ds, item, answers)
         started = time.perf_counter()
         prep = engine.prepare(item.question, history, scope(item))
         q = QuestionResult(ds.name, item.id, item.question, item.answerable, item.follows,
@@ -112,7 +121,7 @@ def run_dataset(ds: Dataset, services: Services, *, limit: int = 0, answer_limit
             q.gold_rank = m.gold_rank(prep.chunks, ds.gold_kind, item.gold, doc_text)
         if item.id in to_answer:
             answer = engine.ask(item.question, history, scope(item))
-            answers[item.id] = answer
+            answers[item.id] = answer.answer
             q.answered, q.abstained, q.answer, q.backend = True, answer.abstained, answer.answer, answer.backend
             q.notice = answer.notice or ""
             q.citations = [c.model_dump() for c in answer.citations]
