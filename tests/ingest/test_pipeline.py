@@ -35,6 +35,13 @@ class CountingEmbedder:
             raise self.fail_with or KeyboardInterrupt()
         return self.inner.embed(texts)
 
+    def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Late chunking (sentence vectors from the chunks' own pass): counted as the chunks' texts."""
+        self.calls.append(len(texts))
+        if self.fail_on_call and len(self.calls) == self.fail_on_call:
+            raise self.fail_with or KeyboardInterrupt()
+        return self.inner.embed_spans(texts, spans)  # type: ignore[attr-defined]
+
     @property
     def dim(self) -> int:
         return self.inner.dim
