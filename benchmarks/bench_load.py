@@ -131,7 +131,7 @@ def distinct_questions(base: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def build_scaled_index(size: int, data_dir: Path) -> dict[str, Any]:
+def build_scaled_index(size: int, data_dir: Path, passages: int) -> dict[str, Any]:
     """An index of ``size`` chunks under ``data_dir`` (``bench_query.build_index``); its size and build time."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import numpy as np
@@ -142,7 +142,7 @@ def build_scaled_index(size: int, data_dir: Path) -> dict[str, Any]:
 
     started = time.perf_counter()
     embedder = Services(Settings(data_dir=data_dir / "probe", llm={"backend": "extractive"})).embedder
-    base, vectors, sentence_vectors = base_chunks(embedder, data_dir / "probe")
+    base, vectors, sentence_vectors = base_chunks(embedder, data_dir / "probe", passages)
     services = build_index(data_dir, size, base, vectors, np.random.default_rng(0), embedder, sentence_vectors)
     chunks = services.store.chunk_count()
     shutil.rmtree(data_dir / "probe", ignore_errors=True)
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             extra: dict[str, Any] = {}
             if size:
                 print(f"building an index of {size} chunks in {data_dir} ...", flush=True)
-                extra.update(build_scaled_index(size, data_dir))
+                extra.update(build_scaled_index(size, data_dir, args.max_passages))
             elif not args.index:
                 build_corpus(passages, tmp / "corpus")
                 print(f"indexing {len(passages) + 1} documents into {data_dir} ...", flush=True)

@@ -106,12 +106,15 @@ def build_index(data_dir: Path, size: int, base: list[BaseChunk], vectors: np.nd
     return services
 
 
-def base_chunks(embedder: Embedder, data_dir: Path) -> tuple[list[BaseChunk], np.ndarray, dict[str, np.ndarray]]:
-    """The CLAP NQ passages' chunks, their vectors, and their sentences' late-chunking vectors (by sentence text)."""
+def base_chunks(embedder: Embedder, data_dir: Path, limit: int = 0
+                ) -> tuple[list[BaseChunk], np.ndarray, dict[str, np.ndarray]]:
+    """The CLAP NQ passages' chunks (the first ``limit`` passages; 0 = all), their vectors, and their
+    sentences' late-chunking vectors (by sentence text)."""
     chunker = Services(Settings(data_dir=data_dir, llm={"backend": "extractive"}), embedder=embedder).ingestor.chunker
     base: list[BaseChunk] = []
     held: list[list[tuple[int, int]]] = []  # per base chunk: its sentences' spans inside it
-    for item in load_clapnq():
+    items = load_clapnq()
+    for item in items[:limit] if limit else items:
         doc = item.document_text
         pieces = chunker.split(doc)
         spans = sentence_spans(doc)

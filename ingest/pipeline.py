@@ -23,7 +23,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,8 +89,9 @@ class IngestService:
         batch_chunks = 0
         side = IngestReport()  # what the producer thread reports (unchanged, failed), merged below
         bar = tqdm(total=len(files), unit="file", desc="ingest", disable=not progress, file=sys.stderr)
+        prepared = self._prepared(files, ledger, side, bar)
         try:
-            for item in self._prepared(files, ledger, side, bar):
+            for item in prepared:
                 pending.append(item)
                 batch_chunks += len(item.records)
                 if batch_chunks >= self.limits.batch_chunks:
@@ -99,6 +100,7 @@ class IngestService:
                     pending, batch_chunks = [], 0
             self._flush(pending, report)
         finally:
+            prepared.close()  # stops the producer now, also when a flush failed
             bar.close()
             for key, n in side.documents.items():
                 report.documents[key] += n
@@ -178,7 +180,7 @@ class IngestService:
         return unique
 
     def _prepared(self, files: list[Path], ledger: dict[str, DocumentInfo], report: IngestReport,
-                  bar: tqdm) -> Iterator[_Pending]:
+                  bar: tqdm) -> Generator[_Pending, None, None]:
         """``_prepare`` of each file, run ahead in a producer thread (at most ~2 batches ahead)."""
         ahead: queue.Queue[_Pending | BaseException | None] = queue.Queue(maxsize=64)
         stop = threading.Event()
