@@ -1,9 +1,9 @@
 """Load benchmark for ``POST /v1/ask``: concurrent clients for a fixed time, then throughput and latency.
 
-By default it builds a throw-away index in a temp dir (the sample article plus the CLAP NQ dev passages
-shipped in ``evals/data/clapnq_dev.jsonl``, about 800 chunks, through ``assistant ingest``), or with
-``--chunks 10000,100000`` indexes of those sizes (``bench_query.build_index``: real chunks and sentence
-vectors, replicated), starts ``assistant serve`` on a free loopback port in a subprocess, warms it up, runs
+For each of ``--chunks`` (default 10,000 and 100,000) it builds a throw-away index of that size in a temp
+dir (``bench_query.build_index``: the CLAP NQ dev passages' real chunks and sentence vectors, replicated;
+with ``--chunks 0``, the sample article plus the passages through ``assistant ingest``, ~800 chunks),
+starts ``assistant serve`` on a free loopback port in a subprocess, warms it up, runs
 ``--concurrency`` clients for ``--duration`` seconds, and prints requests/s, p50/p95/p99 latency, errors,
 the 1-minute load average, and one JSON line per index.
 
@@ -11,8 +11,8 @@ Every request asks a NEW question (never asked before in the run, warm-up includ
 and questions about the sample, then the same ones behind neutral lead-ins made of stop words ("Tell me:",
 "Can you explain:" ...), so nothing a cache keeps from an earlier question can serve a later one.
 
-    .venv/bin/python benchmarks/bench_load.py                              # extractive backend, 8 clients, 20 s
-    .venv/bin/python benchmarks/bench_load.py --chunks 10000,100000        # the issue-10 targets
+    .venv/bin/python benchmarks/bench_load.py                              # 10k and 100k chunks, 8 clients, 20 s
+    .venv/bin/python benchmarks/bench_load.py --chunks 0 --duration 10     # a quick run on ~800 chunks
     .venv/bin/python benchmarks/bench_load.py --backend local --duration 60 --concurrency 3
     .venv/bin/python benchmarks/bench_load.py --url http://127.0.0.1:8000  # an already running, indexed server
 
@@ -58,7 +58,7 @@ TARGET = {"rps": 50.0, "p95_ms": 250.0, "errors": 0}
 # Lead-ins made only of stop words and question words (assistant.text): they change the question's text
 # and its embedding, not its content terms.
 LEAD_INS = ["", "Tell me: ", "Explain: ", "Describe: ", "Tell us: ", "Can you tell me: ", "Could you explain: ",
-            "Please describe: ", "Tell me about this: ", "Explain this to me: ", "Describe for us: "]
+            "Describe this: ", "Tell me about this: ", "Explain this to me: ", "Describe for us: "]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,8 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=5.0, help="seconds of unmeasured load first (default: 5)")
     p.add_argument("--timeout", type=float, default=180.0, help="per-request timeout in seconds (default: 180)")
     p.add_argument("--max-passages", type=int, default=600, help="CLAP NQ passages to index (default: 600)")
-    p.add_argument("--chunks", default="", help="comma-separated index sizes built with bench_query.build_index "
-                                                "(e.g. 10000,100000); default: ingest the corpus (~800 chunks)")
+    p.add_argument("--chunks", default="10000,100000",
+                   help="comma-separated index sizes built with bench_query.build_index (default 10000,100000); "
+                        "0 = ingest the corpus with `assistant ingest` (~800 chunks)")
     p.add_argument("--index", type=Path, help="reuse this data dir (already indexed, e.g. from --keep) "
                                               "instead of building one")
     p.add_argument("--questions", type=int, default=0,
