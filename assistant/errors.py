@@ -82,3 +82,17 @@ class DocumentTooLarge(BadDocument):
 class DocumentNotFound(AssistantError):
     code = "document_not_found"
     status = 404
+
+
+class AnswerNotFound(AssistantError):
+    """Feedback names an answer id this server does not remember (unknown, or too old)."""
+
+    code = "answer_not_found"
+    status = 404
+
+
+class PassageNotFound(AssistantError):
+    """Feedback names a "right passage" that is not in the indexed documents."""
+
+    code = "passage_not_found"
+    status = 422
