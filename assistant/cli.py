@@ -125,6 +125,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_cli(args)
 
 
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from assistant.feedback import FeedbackStore
+    from assistant.settings import Settings
+    from evals.feedback import export_lines
+
+    settings = Settings()
+    records = FeedbackStore(settings.feedback_path).records()
+    lines = export_lines(records)
+    text = "".join(line + "\n" for line in lines)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    print(f"{len(lines)} eval case(s) from {len(records)} vote(s) in {settings.feedback_path}"
+          + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
@@ -169,14 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-limit", type=int, default=None,
                    help="CLAP NQ: generate answers for at most N answerable + N unanswerable questions (retrieval and "
                         "abstention still cover all); default 25 with --backend local, else 0 = no cap")
-    p.add_argument("--datasets", nargs="+", choices=["sample", "clapnq", "clapnq-lgo", "instances"], default=None,
-                   help="default: all four (see evals/README.md)")
+    p.add_argument("--datasets", "--dataset", nargs="+", default=None,
+                   choices=["sample", "clapnq", "clapnq-lgo", "instances", "feedback"],
+                   help="default: the first four (see evals/README.md); feedback: your stored votes, replayed on "
+                        "your index")
+    p.add_argument("--feedback-file", metavar="FILE", default=None,
+                   help="with --dataset feedback: replay this exported dataset instead of the stored votes")
     p.add_argument("--no-gate", action="store_true", help="report only; do not fail on thresholds")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--judge-url", default="", help="optional LLM judge: an OpenAI-compatible base URL (off by default)")
     p.add_argument("--judge-model", default="", help="the judge's model name")
     p.add_argument("--judge-key-env", default="", metavar="NAME", help="environment variable holding the judge's API key")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("feedback", help="the votes stored on answers (see README, Feedback)")
+    fsub = p.add_subparsers(dest="feedback_command", required=True)
+    e = fsub.add_parser("export", help="write the votes as a JSONL eval dataset (the evals/data format)")
+    e.add_argument("--out", metavar="FILE", default=None, help="write here instead of to stdout")
+    e.set_defaults(func=cmd_feedback_export)
     return parser
 
 
