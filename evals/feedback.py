@@ -83,16 +83,17 @@ def feedback_items(text: str) -> list[EvalItem]:
 def feedback_dataset(settings: Settings, path: Path | None = None, store: ChromaStore | None = None) -> Dataset:
     """The votes of ``settings.feedback_path`` (or an exported file at ``path``) as a dataset replayed on the
     index of ``settings``; cases whose passage is no longer in that index are left out with a note."""
+    notes = []
     if path is not None:
         text, origin = path.read_text(encoding="utf-8"), str(path)
     else:
         records = FeedbackStore(settings.feedback_path).records()
-        text, origin = "\n".join(export_lines(records)), str(settings.feedback_path)
-        left = len(records) - len(text.splitlines()) if text else len(records)
+        lines = export_lines(records)
+        text, origin = "\n".join(lines), str(settings.feedback_path)
+        if len(records) > len(lines):
+            notes.append(f"{len(records) - len(lines)} vote(s) make no case (down-voted without naming the right passage)")
     items = feedback_items(text)
-    notes = [f"{len(items)} cases from {origin}"]
-    if path is None and left:
-        notes.append(f"{left} vote(s) make no case (down-voted without naming the right passage)")
+    notes.insert(0, f"{len(items)} cases from {origin}")
     store = store or ChromaStore.connect(settings.chroma, settings.chroma_path)
     docs = store.docs()
     live = [i for i in items if not i.gold or (i.gold_document in docs and i.gold in store.doc_text(i.gold_document))

@@ -40,10 +40,11 @@ POLL_MS = 200  # how often the watch loop wakes up without changes (the first wa
 class FolderWatcher:
     def __init__(self, ingestor: IngestService, paths: Iterable[Path], *, debounce_ms: int = 500,
                  emit: LogLine | None = None) -> None:
-        self.roots = [Path(p).resolve() for p in paths]
+        given_paths = [Path(p) for p in paths]
+        self.roots = [p.resolve() for p in given_paths]
         if not self.roots:
             raise BadRequest("--watch needs at least one folder")
-        for given, root in zip(paths, self.roots, strict=False):
+        for given, root in zip(given_paths, self.roots, strict=True):
             if not root.is_dir():
                 raise BadRequest(f"cannot watch {given}: not a folder (--watch keeps folders in sync)")
         if debounce_ms < 1:
@@ -63,7 +64,7 @@ class FolderWatcher:
         synced = False
         for changes in watch(*self.roots, watch_filter=self._wanted, debounce=10 * self.debounce_ms,
                              step=self.debounce_ms, stop_event=self._stop, rust_timeout=POLL_MS,
-                             yield_on_timeout=True, raise_interrupt=False):
+                             yield_on_timeout=True, raise_interrupt=True):
             if not synced:  # the watcher is live now: changes from here on are caught, so scan once
                 self._guarded(self.sync, progress)
                 synced = True
