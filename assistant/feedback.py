@@ -118,7 +118,9 @@ class FeedbackStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, data)  # one write of one line: records never interleave
+                view = memoryview(data)
+                while view:  # one write of the whole line (a regular file takes it whole; loop for safety)
+                    view = view[os.write(fd, view):]
                 os.fsync(fd)
             finally:
                 os.close(fd)
