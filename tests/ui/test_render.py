@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.schema import Answer, Citation, DocumentInfo, Grounding, IngestFailure, IngestReport
-from assistant.schema import Passage
+from assistant.schema import Answer, Citation, DocumentInfo, Grounding, IngestFailure, IngestReport, Passage
 from ui.render import (
     answer_markdown,
     document_choices,
