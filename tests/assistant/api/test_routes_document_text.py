@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,11 @@ async def test_chat_completions_answer_only_from_document_ids(make_app: Any, mak
     assert await cited(keeper, "article.txt") <= {ids["article.txt"]}  # abstains or cites the article only
     assert await cited(korea, "vigo.txt") <= {ids["vigo.txt"]}
     messages = korea
+    streamed = await client.post("/v1/chat/completions",
+                                 json={"messages": korea, "document_ids": [ids["vigo.txt"]], "stream": True})
+    last = [json.loads(line[6:]) for line in streamed.text.splitlines()
+            if line.startswith("data: {") and '"citations"' in line][-1]
+    assert {c["document_id"] for c in last["citations"]} <= {ids["vigo.txt"]}
     too_many = {"messages": messages, "document_ids": [f"id{i}" for i in range(101)]}
     assert "document_ids" in assert_error(await client.post("/v1/chat/completions", json=too_many),
                                           422, "invalid_request")["message"]
