@@ -2,9 +2,10 @@
 
 Layout: a header, the chat (left: the "Asking: ..." scope line and its picker above it) and a documents
 panel (right: upload, what was ingested, the indexed documents, delete); the source viewer slides in
-from the right when a citation is clicked (``ui.viewer``). Callbacks are thin: parse, call one service method, render with
-``ui.render``. Per-browser-session state (the displayed messages and the ``ChatTurn`` history the
-engine condenses follow-ups from) lives in ``gr.State``, so two people never share a chat.
+from the right when a citation is clicked (``ui.viewer``). Callbacks are thin: parse, call one service
+method, render with ``ui.render``. Per-browser-session state (the displayed messages, the ``ChatTurn``
+history the engine condenses follow-ups from, the chosen documents) lives in ``gr.State``, so two people
+never share a chat.
 
 Example::
 
@@ -235,7 +236,7 @@ def build_ui(services: Services) -> gr.Blocks:
                     elem_id="chat", show_label=False, height=600, layout="bubble", latex_delimiters=[],
                     buttons=[], feedback_options=None, group_consecutive_messages=False,
                     placeholder="<strong>Ask about your documents.</strong><br>Answers cite their sources; "
-                                "expand a source to read the quoted passage.",
+                                "click a [n] to read it in the document.",
                 )
                 with gr.Row():
                     question = gr.Textbox(
