@@ -5,7 +5,8 @@ The assistant content is always the *verified* answer, the same text ``/v1/ask``
 answer is streamed in ``chat.completion.chunk`` pieces once it is verified (OpenAI clients cannot take
 back streamed text, and raw model tokens can cite the wrong passage); while the model generates,
 SSE comments keep the connection alive. The last chunk before ``[DONE]`` carries ``citations``,
-``grounding`` and ``abstained``.
+``grounding`` and ``abstained``. An extra request field ``document_ids`` scopes the question, as on
+``/v1/ask``.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ KEEPALIVE_S = 1.0
 async def chat_completions(body: ChatCompletionBody, services: ServicesDep) -> Any:
     question, history = body.question_and_history()
     if not body.stream:
-        answer = await services.engine.aask(question, history)
+        answer = await services.engine.aask(question, history, body.document_ids)
         return ChatCompletion.from_answer(answer, body.model)
-    stream = services.engine.stream(question, history)
+    stream = services.engine.stream(question, history, body.document_ids)
     first = await first_item(stream)  # errors before generation keep their HTTP status
     events = guarded(_chunks(rest_in_thread(first, stream), body.model), _data)
     return EventSourceResponse(_done(events), sep="\n", ping=15,
