@@ -105,7 +105,9 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     llm: LLMSettings = LLMSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
-    api_key: SecretStr = Field(SecretStr(""), description="When set, /v1 requires Authorization: Bearer <key>")
+    api_key: SecretStr = Field(SecretStr(""), description="When set, /v1 requires Authorization: Bearer <key> and the UI a sign-in with it")
+    ui_session_hours: float = Field(12.0, gt=0, le=24 * 30,
+                                    description="How long a UI sign-in (with api_key) lasts")
     cors_origins: list[str] = Field(default_factory=list)
     max_question_chars: int = Field(2000, ge=10)
     max_upload_mb: float = Field(20.0, gt=0)

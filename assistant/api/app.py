@@ -6,7 +6,7 @@ Example::
     app = create_app(services, ui=False)                   # API only (tests, headless servers)
 
 Everything is configured from ``services.settings`` here, at construction: bearer auth on /v1 when
-``api_key`` is set, CORS when ``cors_origins`` is set, request body limits (1 MB for JSON,
+``api_key`` is set (and a sign-in with the same key for the UI, ``assistant.api.ui_auth``), CORS when ``cors_origins`` is set, request body limits (1 MB for JSON,
 ``max_upload_mb`` for uploads).
 """
 
@@ -21,6 +21,7 @@ from assistant.api import routes_ask, routes_documents, routes_health, routes_op
 from assistant.api.deps import require_api_key
 from assistant.api.errors import install_error_handlers
 from assistant.api.limits import BodyLimitMiddleware, MiB
+from assistant.api.ui_auth import UIAuthMiddleware
 from assistant.services import Services
 
 API_PREFIX = "/v1"
@@ -58,6 +59,10 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
         from ui.chat import mount_ui
 
         app = mount_ui(app, services, path="/")
+        key = settings.api_key.get_secret_value()
+        if key:  # one key for everything: the UI and Gradio's routes under the mount need it too
+            app.add_middleware(UIAuthMiddleware, key=key, session_hours=settings.ui_session_hours,
+                               api_prefix=API_PREFIX)
     return app
 
 
