@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 
 from assistant.api import routes_ask, routes_documents, routes_health, routes_openai
+from assistant.api.backpressure import GenerationGate
 from assistant.api.deps import require_api_key
 from assistant.api.errors import install_error_handlers
 from assistant.api.limits import BodyLimitMiddleware, MiB
@@ -38,6 +39,9 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
         docs_url="/docs",
     )
     app.state.services = services
+    # back-pressure in front of the LLM (none for the extractive backend: answers take milliseconds)
+    app.state.generation_gate = None if settings.llm.backend == "extractive" else GenerationGate(
+        settings.llm.max_parallel, settings.llm.max_queue)
     install_error_handlers(app)
 
     upload_limit = int(settings.max_upload_mb * MiB) + MULTIPART_OVERHEAD
