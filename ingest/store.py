@@ -115,6 +115,10 @@ def _info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
     )
 
 
+# how a full disk (or ``ulimit -f``) shows through SQLite, hnswlib and the OS
+_DISK_FULL = ("disk i/o error", "database or disk is full", "no space left", "file too large")
+
+
 def _connect(chroma: ChromaSettings, path: Path) -> Any:
     import chromadb
 
@@ -170,7 +174,16 @@ class ChromaStore:
         except AssistantError:
             raise
         except Exception as exc:  # connection refused, timeouts, server errors: all mean "store unusable"
-            raise StoreUnavailable(f"Chroma at {self.url} failed during {what}: {type(exc).__name__}: {exc}") from exc
+            detail = f"{type(exc).__name__}: {exc}"
+            if any(m in detail.lower() for m in _DISK_FULL):
+                raise StoreUnavailable(
+                    f"Chroma at {self.url} could not write during {what}: the disk is full or a file size limit "
+                    f"was reached ({detail}); free space and run again (everything committed before is kept)"
+                ) from exc
+            # embedded Chroma hides a full disk behind errors like "Error in compaction": say what to check
+            hint = ("; check that the data dir's disk has free space and is writable (what was committed before "
+                    "is kept)") if self.url == "embedded" else ""
+            raise StoreUnavailable(f"Chroma at {self.url} failed during {what}: {detail}{hint}") from exc
 
     def ping(self) -> None:
         self._call("heartbeat", self._client.heartbeat)

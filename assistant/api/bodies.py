@@ -174,5 +174,5 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorBody} for s in (400, 401, 409, 413, 422, 500, 503)
+    s: {"model": ErrorBody} for s in (400, 401, 409, 413, 422, 429, 500, 503)
 }
