@@ -372,7 +372,7 @@ def add_feedback(services: Services, chatbot: gr.Chatbot, chat_state: gr.State, 
     last = gr.State(None)  # this session's last vote, for a note sent after it
     with gr.Column(visible=False, elem_id="feedback") as box:
         note = gr.Textbox(elem_id="feedback-note", label=NOTE_LABEL, max_lines=4)
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=False):
             send = gr.Button("Send note", elem_id="feedback-send", size="sm", scale=0, min_width=110)
             status = gr.HTML(elem_id="feedback-status")
 
