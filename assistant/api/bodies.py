@@ -121,13 +121,14 @@ class ChatCompletion(BaseModel):
     grounding: Grounding
     abstained: bool
     notice: str | None = None
+    answer_id: str = Field("", description="The answer's id, for POST /v1/feedback")
 
     @classmethod
     def from_answer(cls, answer: Answer, model: str) -> ChatCompletion:
         return cls(id=completion_id(), created=int(time.time()), model=model,
                    choices=[CompletionChoice(message=CompletionMessage(content=answer.answer))],
                    citations=answer.citations, grounding=answer.grounding, abstained=answer.abstained,
-                   notice=answer.notice)
+                   notice=answer.notice, answer_id=answer.id)
 
 
 def completion_id() -> str:
