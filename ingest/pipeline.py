@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -68,12 +69,18 @@ class IngestService:
         self.chunker = Chunker(embedder.count_tokens, chunk.size, chunk.overlap)
         fingerprint = f"{embedder.model_name}|{self.chunker.size}|{chunk.overlap}|v1"
         self._fingerprint = fingerprint.encode()
+        # One writer at a time in this process (uploads, the folder watcher, deletes): a run's final
+        # sweep must never see another run's chunks written but not yet committed.
+        self._write_lock = threading.RLock()
 
     # -- public -------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
+        with self._write_lock:
+            return self._ingest([Path(p) for p in paths], prune=prune, progress=progress)
+
+    def _ingest(self, paths: list[Path], *, prune: bool, progress: bool) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        paths = [Path(p) for p in paths]
         files = self._discover(paths, report)
         ledger = self.store.docs()
         pending: list[_Pending] = []
@@ -140,7 +147,8 @@ class IngestService:
         return sorted(self.store.docs().values(), key=lambda d: d.source)
 
     def delete(self, doc_id: str) -> int:
-        return self.store.delete_document(doc_id)
+        with self._write_lock:
+            return self.store.delete_document(doc_id)
 
     def document(self, doc_id: str) -> DocumentInfo:
         """One document's metadata; ``DocumentNotFound`` (404) for an unknown id."""
