@@ -288,6 +288,8 @@ def build_ui(services: Services) -> gr.Blocks:
         question.submit(fn=on_ask, inputs=ask_in, outputs=ask_out, show_progress="hidden")
         send.click(fn=on_ask, inputs=ask_in, outputs=ask_out, show_progress="hidden")
         new_chat.click(lambda: ([], [], [], ""), None, [chat_state, history, chatbot, question], queue=False)
+        # the chat's own trash button clears the displayed messages: forget the session's history too
+        chatbot.clear(lambda: ([], []), None, [chat_state, history], queue=False)
         files.upload(on_upload, files, [report, files]).then(on_refresh, None, [table, chosen, status])
         remove.click(on_delete, chosen, report).then(on_refresh, None, [table, chosen, status])
         demo.load(on_refresh, None, [table, chosen, status])

@@ -138,6 +138,13 @@ def test_sessions_do_not_share_history(browser: Any, ui_server: str) -> None:
         answer = _ask(page_b, "And what did Russia say?")
         expect(answer.locator(".ga-query")).to_have_count(0)
         expect(page_b.locator("#chat .ga-answer")).to_have_count(1)
+
+        # the chat's own trash button forgets A's conversation too: the next question stands alone
+        page_a.locator("#chat button[aria-label='Clear']").click()
+        expect(page_a.locator("#chat .ga-answer")).to_have_count(0)
+        alone = _ask(page_a, "And what did Russia say?")
+        expect(alone.locator(".ga-query")).to_have_count(0)
+        expect(page_a.locator("#chat .ga-answer")).to_have_count(1)
     finally:
         first.close()
         second.close()
