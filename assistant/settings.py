@@ -71,6 +71,9 @@ class LLMSettings(BaseModel):
     temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy: reproducible answers")
     threads: int = Field(0, ge=0, description="0 = number of cores")
     timeout_s: float = Field(120.0, gt=0, description="Per-answer generation budget before the extractive fallback")
+    max_parallel: int = Field(1, ge=1, le=64, description="Answers the API generates at once (1 for local)")
+    max_queue: int = Field(4, ge=0, le=1000,
+                           description="API answers waiting for the LLM; one more gets 429 with Retry-After")
     base_url: str = Field("", description="OpenAI-compatible server (backend=openai), e.g. http://127.0.0.1:8001/v1")
     model: str = Field("", description="Model name for backend=openai")
     api_key: SecretStr = SecretStr("")
@@ -94,6 +97,22 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class WatchSettings(BaseModel):
+    debounce_ms: int = Field(
+        500, ge=10, le=60_000,
+        description="`--watch`: apply a batch of file changes once no new change arrived for this long "
+                    "(and at the latest 10x this long after the first)",
+    )
+
+
+class FeedbackSettings(BaseModel):
+    path: Path | None = Field(None, description="The feedback JSONL file; empty = data_dir/feedback.jsonl")
+    recent_answers: int = Field(
+        1000, ge=1, le=1_000_000,
+        description="Answers remembered (per process) so that feedback can name them by id alone",
+    )
+
+
 class Settings(BaseSettings):
     """All configuration. Build with ``Settings()`` (reads the environment) or pass values directly."""
 
@@ -108,7 +127,11 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     llm: LLMSettings = LLMSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
-    api_key: SecretStr = Field(SecretStr(""), description="When set, /v1 requires Authorization: Bearer <key>")
+    watch: WatchSettings = WatchSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
+    api_key: SecretStr = Field(SecretStr(""), description="When set, /v1 requires Authorization: Bearer <key> and the UI a sign-in with it")
+    ui_session_hours: float = Field(12.0, gt=0, le=24 * 30,
+                                    description="How long a UI sign-in (with api_key) lasts")
     cors_origins: list[str] = Field(default_factory=list)
     max_question_chars: int = Field(2000, ge=10)
     max_upload_mb: float = Field(20.0, gt=0)
@@ -128,6 +151,10 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.feedback.path or self.data_dir / "feedback.jsonl"
 
     @property
     def model_cache_dir(self) -> Path:
