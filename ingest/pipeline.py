@@ -273,15 +273,16 @@ class IngestService:
         # (~75 ms each) used to cost a third of the run.
         written = self.store.existing_chunk_counts(p.doc_id for p in pending)
         todo = [p for p in pending if written.get((p.doc_id, p.version), 0) != len(p.records)]
-        if self.sentence_mode != "off":  # chunks written but not their sentences (a crash between the two)
-            done = [p for p in pending if written.get((p.doc_id, p.version), 0) == len(p.records)]
-            sentences = self.store.sentence_counts(p.doc_id for p in done) if done else {}
-            todo += [p for p in done if not sentences.get((p.doc_id, p.version))]
         if todo:
             docs = [DocumentChunks(p.text, p.records, p.sentences) for p in todo]
             vectors, sentence_records, sentence_vectors = embed_batch(self.embedder, docs, self.sentence_mode)
-            self.store.write_chunks([r for p in todo for r in p.records], vectors)
+            # sentences before their chunks: a version whose chunks are all written has all its sentence vectors
             self.store.write_sentences(sentence_records, sentence_vectors)
+            try:
+                self.store.write_chunks([r for p in todo for r in p.records], vectors)
+            except AssistantError:
+                self.store.forget_sentences({(p.doc_id, p.version) for p in todo})
+                raise
         self.store.commit_documents([
             DocumentCommit(item.doc_id, item.version, str(item.path.resolve()), item.title, item.text,
                            len(item.records), item.pages)

@@ -321,7 +321,8 @@ class ChromaStore:
         return len(stale)
 
     # -- sentence vectors (evidence selection reads them instead of embedding at query time) --------
-    # Written after their chunks and deleted before them, so a sentence vector never outlives its chunks.
+    # Written just before their version's chunks (a failed chunk write takes them back) and deleted before
+    # them, so a sentence vector does not outlive its chunks and complete chunks mean complete sentences.
     def write_sentences(self, records: Sequence[SentenceRecord], vectors: np.ndarray) -> None:
         for b in range(0, len(records), self._page):
             part = records[b : b + self._page]
@@ -330,17 +331,14 @@ class ChromaStore:
                 embeddings=vectors[b : b + self._page].tolist(), metadatas=[r.metadata() for r in part],
             )
 
-    def sentence_counts(self, doc_ids: Iterable[str]) -> dict[tuple[str, str], int]:
-        """Sentence vectors already written per ``(doc_id, version)`` for these documents."""
-        ids = sorted(set(doc_ids))
-        counts: dict[tuple[str, str], int] = {}
-        for b in range(0, len(ids), 500):
-            res = self._call("count sentence vectors", self.sentences.get,
-                             where={"doc_id": {"$in": ids[b : b + 500]}}, include=["metadatas"])
-            for meta in res["metadatas"] or []:
-                key = (str(meta.get("doc_id")), str(meta.get("version")))
-                counts[key] = counts.get(key, 0) + 1
-        return counts
+    def forget_sentences(self, versions: Iterable[tuple[str, str]]) -> None:
+        """Best effort: delete the sentence vectors of these ``(doc_id, version)``s (their chunk write failed)."""
+        for doc_id, version in sorted(versions):
+            try:
+                self._call("delete sentence vectors", self.sentences.delete,
+                           where={"$and": [{"doc_id": doc_id}, {"version": version}]})
+            except StoreUnavailable:
+                return  # the store is down or full: the caller's error says so
 
     def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these sentence ids (``ingest.sentences.sentence_id``); absent ids are left out."""
