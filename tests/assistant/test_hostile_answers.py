@@ -65,3 +65,17 @@ def test_answers_over_hostile_documents_stay_grounded(backend: str, hostile_inde
         answer = services.engine.ask(question)
         check_grounded(answer, services, fact)
         assert all(Path(c.source).name == name for c in answer.citations[:1]), (name, answer.citations)
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_hostile_answers_with_the_real_model(hostile_index: Path, embedder: Any, local_model_path: Path) -> None:
+    """The real local model reads the injection in its evidence; the answer still reports the fact."""
+    settings = Settings(data_dir=hostile_index, llm={"backend": "local", "model_path": str(local_model_path),
+                                                     "max_tokens": 64})
+    services = Services(settings, embedder=embedder)
+    question, fact = QUESTIONS["port-elwin-harbour.txt"]
+    answer = services.engine.ask(question)
+    check_grounded(answer, services, fact)
+    # the model's own reply survived verification (or, under heavy load, timed out into the extractive answer)
+    assert answer.backend == "local" or "timeout_s" in (answer.notice or ""), (answer.backend, answer.notice)
