@@ -73,7 +73,8 @@ class GenerationGate:
     def try_enter(self) -> object:
         """A ticket in the queue, or ``LLMBusy`` when the queue is full."""
         with self._cond:
-            if self._running >= self.parallel and len(self._queue) >= self.max_queue:
+            # tickets count from arrival (not from admission), so a burst cannot overshoot the bound
+            if self._running + len(self._queue) >= self.parallel + self.max_queue:
                 ahead = self._running + len(self._queue)
                 retry = max(1, math.ceil(self.estimate_s * ahead / self.parallel))
                 raise LLMBusy(f"the language model is busy ({self._running} answering, {len(self._queue)} "
