@@ -81,6 +81,12 @@ class HybridRetriever:
             self._snap = self._build(generation)
             return self._snap
 
+    @property
+    def generation(self) -> int:
+        """The commit generation of the last snapshot searched (0 before the first search)."""
+        snap = self._snap
+        return snap.generation if snap is not None else 0
+
     def _build(self, generation: int) -> _Snapshot:
         import bm25s
 

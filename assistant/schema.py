@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -67,6 +68,8 @@ class Answer(BaseModel):
     query: str
     notice: str | None = Field(None, description="Set when the answer degraded (e.g. LLM failed -> extractive)")
     backend: str = Field("", description="What wrote the answer: local, openai, fake, extractive or abstain")
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex,
+                    description="This answer's id (uuid4 hex): send it to POST /v1/feedback to vote on the answer")
 
     def to_json(self) -> str:
         """The Answer JSON, byte for byte what ``POST /v1/ask`` returns and ``assistant ask --json`` prints."""
@@ -108,6 +111,31 @@ class DocumentInfo(BaseModel):
     version: str = Field(description="Hash of the file's bytes and the chunking/embedding configuration")
     ingested_at: str
     chars: int = 0
+    pages: int = Field(0, description="Pages with text (PDFs ingested with page offsets; 0 otherwise)")
+
+
+class Passage(BaseModel):
+    """A slice of a stored document around ``[start:end]`` (``GET /v1/documents/{id}/text``, the UI viewer).
+
+    ``quote == document_text[start:end]`` and ``text == document_text[context_start:context_end]``.
+    ``page`` (1-based) is the PDF page ``start`` falls on; ``page_text`` that page's whole text, when
+    the document was ingested with page offsets.
+    """
+
+    document_id: str
+    source: str
+    title: str
+    chars: int = Field(description="Length of the document's text")
+    start: int
+    end: int
+    context_start: int
+    context_end: int
+    text: str
+    quote: str
+    page: int | None = None
+    page_start: int | None = None
+    page_end: int | None = None
+    page_text: str | None = None
 
 
 class IngestFailure(BaseModel):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,10 +26,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from assistant.errors import AssistantError, BadDocument
-from assistant.schema import DocumentInfo, IngestFailure, IngestReport
+from assistant.schema import DocumentInfo, IngestFailure, IngestReport, Passage
 from assistant.settings import ChunkSettings, IngestSettings
 from ingest.chunking import Chunker
 from ingest.embedder import Embedder
+from ingest.excerpts import DEFAULT_CONTEXT, excerpt
 from ingest.loaders import Bounds, admit, load_file
 from ingest.store import ChromaStore, ChunkRecord, DocumentCommit
 
@@ -53,6 +55,7 @@ class _Pending:
     text: str
     records: list[ChunkRecord]
     previous: DocumentInfo | None
+    pages: list[tuple[int, int, int]]
 
 
 class IngestService:
@@ -68,12 +71,18 @@ class IngestService:
         self.chunker = Chunker(embedder.count_tokens, chunk.size, chunk.overlap)
         fingerprint = f"{embedder.model_name}|{self.chunker.size}|{chunk.overlap}|v1"
         self._fingerprint = fingerprint.encode()
+        # One writer at a time in this process (uploads, the folder watcher, deletes): a run's final
+        # sweep must never see another run's chunks written but not yet committed.
+        self._write_lock = threading.RLock()
 
     # -- public -------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
+        with self._write_lock:
+            return self._ingest([Path(p) for p in paths], prune=prune, progress=progress)
+
+    def _ingest(self, paths: list[Path], *, prune: bool, progress: bool) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        paths = [Path(p) for p in paths]
         files = self._discover(paths, report)
         ledger = self.store.docs()
         pending: list[_Pending] = []
@@ -140,7 +149,21 @@ class IngestService:
         return sorted(self.store.docs().values(), key=lambda d: d.source)
 
     def delete(self, doc_id: str) -> int:
-        return self.store.delete_document(doc_id)
+        with self._write_lock:
+            return self.store.delete_document(doc_id)
+
+    def document(self, doc_id: str) -> DocumentInfo:
+        """One document's metadata; ``DocumentNotFound`` (404) for an unknown id."""
+        return self.store.document(doc_id).info
+
+    def passage(self, doc_id: str, start: int, end: int | None = None, context: int = DEFAULT_CONTEXT) -> Passage:
+        """The text of ``doc_id`` around ``[start:end]`` (see ``ingest.excerpts``); for a PDF indexed
+        before page spans were kept, the page number from its chunks (without the page's text)."""
+        doc = self.store.document(doc_id)
+        passage = excerpt(doc, start, end, context)
+        if passage.page is None and doc.info.source.lower().endswith(".pdf"):
+            passage.page = self.store.chunk_page(doc_id, doc.info.version, start) or None
+        return passage
 
     # -- steps --------------------------------------------------------------------------------
     def _discover(self, paths: list[Path], report: IngestReport) -> list[Path]:
@@ -194,7 +217,7 @@ class IngestService:
         if not records:
             self._fail(report, path, BadDocument("no text could be extracted"))
             return None
-        return _Pending(doc_id, path, version, loaded.title, loaded.text, records, previous)
+        return _Pending(doc_id, path, version, loaded.title, loaded.text, records, previous, loaded.pages)
 
     def _flush(self, pending: list[_Pending], report: IngestReport) -> None:
         if not pending:
@@ -208,7 +231,7 @@ class IngestService:
             self.store.write_chunks(records, self.embedder.embed([r.text for r in records]))
         self.store.commit_documents([
             DocumentCommit(item.doc_id, item.version, str(item.path.resolve()), item.title, item.text,
-                           len(item.records))
+                           len(item.records), item.pages)
             for item in pending
         ])
         for item in pending:

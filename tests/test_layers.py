@@ -23,7 +23,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("assistant", "assistant.schema", "assistant.errors", "assistant.settings", "assistant.text",
              "assistant.question", "prompts"),
     "ingest": ("ingest",),
-    "engine": ("assistant.engine", "assistant.retrieval", "assistant.evidence", "assistant.verify",
+    "engine": ("assistant.engine", "assistant.feedback", "assistant.retrieval", "assistant.evidence", "assistant.verify",
                "assistant.abstain", "assistant.reading", "assistant.llm"),
     "composition": ("assistant.services",),
     "surfaces": ("assistant.api", "ui", "evals", "assistant.console"),

@@ -5,7 +5,8 @@ The assistant content is always the *verified* answer, the same text ``/v1/ask``
 answer is streamed in ``chat.completion.chunk`` pieces once it is verified (OpenAI clients cannot take
 back streamed text, and raw model tokens can cite the wrong passage); while the model generates,
 SSE comments keep the connection alive. The last chunk before ``[DONE]`` carries ``citations``,
-``grounding`` and ``abstained``.
+``grounding`` and ``abstained``. An extra request field ``document_ids`` scopes the question, as on
+``/v1/ask``.
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ async def chat_completions(body: ChatCompletionBody, services: ServicesDep, requ
     release = await take_slot(request)  # 429 llm_busy when too many answers wait for the LLM
     if not body.stream:
         try:
-            answer = await services.engine.aask(question, history)
+            answer = await services.engine.aask(question, history, body.document_ids)
         finally:
             release()
         return ChatCompletion.from_answer(answer, body.model)
-    stream = services.engine.stream(question, history)
+    stream = services.engine.stream(question, history, body.document_ids)
     first = await first_item(stream, release)  # errors before generation keep their HTTP status
     events = guarded(_chunks(rest_in_thread(first, stream), body.model), _data)
     return EventSourceResponse(releasing(_done(events), release), sep="\n", ping=15,
@@ -82,4 +83,5 @@ async def _chunks(items: AsyncIterator[str | Answer], model: str) -> AsyncIterat
     for piece in _PIECES.findall(answer.answer):
         yield chunk({"content": piece})
     yield chunk({}, "stop", citations=[c.model_dump() for c in answer.citations],
-                grounding=answer.grounding.model_dump(), abstained=answer.abstained, notice=answer.notice)
+                grounding=answer.grounding.model_dump(), abstained=answer.abstained, notice=answer.notice,
+                answer_id=answer.id)
