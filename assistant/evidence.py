@@ -7,16 +7,20 @@ are scored alone; in a window with the sentence before it, it ranks first.
 
 Scoring is two-stage to stay cheap: a lexical score (IDF-weighted overlap of the question's content
 terms with the window, plus the chunk's retrieval score) keeps the best ``prefilter`` windows, then
-each window's vector (pooled from cached sentence embeddings) is compared with the question's.
+each window's vector (the normalised sum of its sentences' vectors) is compared with the question's.
+Sentence vectors are read from the index (``stored``: computed at ingest, see ``ingest.sentences``), so
+a new question embeds nothing but itself; a sentence without a stored vector (an index ingested before
+they existed, ``ASSISTANT_INGEST__SENTENCE_VECTORS=off``) is embedded here and cached.
 Heading lines (a title with no closing punctuation) are never evidence.
 
 Example::
 
-    evidence = EvidenceSelector(embedder).select(query, qvec, chunks, doc_texts, k=4)
+    evidence = EvidenceSelector(embedder, stored=store.sentence_vectors).select(query, qvec, chunks, doc_texts, k=4)
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -29,6 +33,9 @@ import numpy as np
 from assistant.schema import Evidence, RetrievedChunk
 from assistant.text import content_terms, sentence_spans
 from ingest.embedder import Embedder
+from ingest.sentences import chunk_version, sentence_id
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Window:
     sentences: list[str]
     text: str
     chunk_score: float
+    spans: list[tuple[int, int]]
     lexical: float = 0.0
     dense: float = 0.0
     score: float = 0.0
@@ -57,8 +65,13 @@ def _heading(sentence: str) -> bool:
 
 
 class EvidenceSelector:
-    def __init__(self, embedder: Embedder, prefilter: int = 4, cache_size: int = 50_000) -> None:
+    """``stored(sentence_ids) -> {id: vector}`` reads sentence vectors computed at ingest (None: embed them)."""
+
+    def __init__(self, embedder: Embedder, prefilter: int = 4, cache_size: int = 50_000,
+                 stored: Callable[[list[str]], dict[str, np.ndarray]] | None = None) -> None:
         self.embedder = embedder
+        self.stored = stored
+        self._warned = False
         self.prefilter = prefilter
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
@@ -91,7 +104,7 @@ class EvidenceSelector:
                         continue
                     seen.add((chunk.document_id, ws, we))
                     out.append(Window(chunk.document_id, chunk.source, chunk.title, chunk.id, ws, we,
-                                      [text[a:b] for a, b in parts], text[ws:we], chunk.score))
+                                      [text[a:b] for a, b in parts], text[ws:we], chunk.score, parts))
         return out
 
     def select(self, query: str, qvec: np.ndarray, chunks: list[RetrievedChunk], doc_texts: dict[str, str],
@@ -106,7 +119,7 @@ class EvidenceSelector:
         self._lexical(query, windows)
         windows.sort(key=lambda w: w.lexical + w.chunk_score, reverse=True)
         shortlist = windows[: self.prefilter]
-        for w, v in zip(shortlist, self.vectors([w.sentences for w in shortlist]), strict=True):
+        for w, v in zip(shortlist, self.window_vectors(shortlist), strict=True):
             w.dense = float(v @ qvec)
             w.score = 0.6 * w.dense + 0.25 * w.lexical + 0.15 * w.chunk_score + (bonus(w.text) if bonus else 0.0)
         shortlist.sort(key=lambda w: w.score, reverse=True)
@@ -135,6 +148,25 @@ class EvidenceSelector:
         total = sum(idf.values())
         for w, bag in zip(windows, bags, strict=True):
             w.lexical = sum(v for t, v in idf.items() if t in bag) / total
+
+    def window_vectors(self, windows: list[Window]) -> np.ndarray:
+        """One unit vector per window: its sentences' stored vectors, summed; a missing one is embedded."""
+        keys = [[sentence_id(w.document_id, chunk_version(w.chunk_id), a, b) for a, b in w.spans] for w in windows]
+        found = self.stored([k for ks in keys for k in ks]) if self.stored is not None else {}
+        missing = [t for w, ks in zip(windows, keys, strict=True) for k, t in zip(ks, w.sentences, strict=True)
+                   if k not in found]
+        if missing and self.stored is not None and not self._warned:
+            self._warned = True
+            log.warning("%d sentence(s) have no stored vector, so they are embedded at query time (slower): "
+                        "re-run `assistant ingest` on their documents to store them", len(missing))
+        embedded = self.vectors([[t] for t in missing]) if missing else np.zeros((0, 1), dtype=np.float32)
+        fresh = dict(zip(missing, embedded, strict=True))
+        pooled = [np.sum([found[k] if k in found else fresh[t] for k, t in zip(ks, w.sentences, strict=True)], axis=0)
+                  for w, ks in zip(windows, keys, strict=True)]
+        if not pooled:
+            return np.zeros((0, 1), dtype=np.float32)
+        out = np.stack(pooled)
+        return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
 
     def vectors(self, groups: list[list[str]]) -> np.ndarray:
         """One unit vector per group of sentences: the normalised sum of their (cached) embeddings.

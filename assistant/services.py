@@ -76,7 +76,7 @@ class Services:
     @cached_property
     def engine(self) -> AnswerEngine:
         s, embedder, store = self.settings, self.embedder, self.store
-        selector = EvidenceSelector(embedder)
+        selector = EvidenceSelector(embedder, stored=store.sentence_vectors)
         return AnswerEngine(
             embedder=embedder, store=store,
             retriever=HybridRetriever(store, embedder, s.retrieval),

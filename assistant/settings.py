@@ -58,6 +58,9 @@ class ChunkSettings(BaseModel):
 class IngestSettings(BaseModel):
     max_file_mb: float = Field(25.0, gt=0, description="Files above this size are refused")
     batch_chunks: int = Field(256, ge=1, description="Chunks embedded and committed together")
+    sentence_vectors: Literal["late", "separate", "off"] = Field(
+        "late", description="Sentence vectors stored for evidence selection: pooled from the chunk's own forward "
+                            "pass (late), embedded one by one (separate), or none (embedded at query time)")
     max_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused")
     max_unzipped_mb: float = Field(100.0, gt=0, description="DOCX files unpacking to more are refused (zip bombs)")
     max_chars: int = Field(2_000_000, ge=1000, description="Documents with more extracted text are refused")

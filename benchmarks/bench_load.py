@@ -1,11 +1,18 @@
 """Load benchmark for ``POST /v1/ask``: concurrent clients for a fixed time, then throughput and latency.
 
-By default it builds a throw-away index in a temp dir (the sample article plus the CLAP NQ dev passages
-shipped in ``evals/data/clapnq_dev.jsonl``, about 800 chunks), starts ``assistant serve`` on a free loopback port in a subprocess, warms it up, runs
-``--concurrency`` clients for ``--duration`` seconds over a pool of varied questions (the CLAP NQ questions
-and questions about the sample), and prints requests/s, p50/p95/p99 latency, errors, and one JSON line.
+For each of ``--chunks`` (default 10,000 and 100,000) it builds a throw-away index of that size in a temp
+dir (``bench_query.build_index``: the CLAP NQ dev passages' real chunks and sentence vectors, replicated;
+with ``--chunks 0``, the sample article plus the passages through ``assistant ingest``, ~800 chunks),
+starts ``assistant serve`` on a free loopback port in a subprocess, warms it up, runs
+``--concurrency`` clients for ``--duration`` seconds, and prints requests/s, p50/p95/p99 latency, errors,
+the 1-minute load average, and one JSON line per index.
 
-    .venv/bin/python benchmarks/bench_load.py                              # extractive backend, 8 clients, 20 s
+Every request asks a NEW question (never asked before in the run, warm-up included): the CLAP NQ questions
+and questions about the sample, then the same ones behind neutral lead-ins made of stop words ("Tell me:",
+"Can you explain:" ...), so nothing a cache keeps from an earlier question can serve a later one.
+
+    .venv/bin/python benchmarks/bench_load.py                              # 10k and 100k chunks, 8 clients, 20 s
+    .venv/bin/python benchmarks/bench_load.py --chunks 0 --duration 10     # a quick run on ~800 chunks
     .venv/bin/python benchmarks/bench_load.py --backend local --duration 60 --concurrency 3
     .venv/bin/python benchmarks/bench_load.py --url http://127.0.0.1:8000  # an already running, indexed server
 
@@ -47,7 +54,11 @@ SAMPLE_QUESTIONS = [
     "How did Russia react to the reports?",
     "What are the global consequences of North Korean involvement?",
 ]
-TARGET = {"rps": 50.0, "p95_ms": 200.0, "errors": 0}
+TARGET = {"rps": 50.0, "p95_ms": 250.0, "errors": 0}
+# Lead-ins made only of stop words and question words (assistant.text): they change the question's text
+# and its embedding, not its content terms.
+LEAD_INS = ["", "Tell me: ", "Explain: ", "Describe: ", "Tell us: ", "Can you tell me: ", "Could you explain: ",
+            "Describe this: ", "Tell me about this: ", "Explain this to me: ", "Describe for us: "]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,11 +73,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=5.0, help="seconds of unmeasured load first (default: 5)")
     p.add_argument("--timeout", type=float, default=180.0, help="per-request timeout in seconds (default: 180)")
     p.add_argument("--max-passages", type=int, default=600, help="CLAP NQ passages to index (default: 600)")
+    p.add_argument("--chunks", default="10000,100000",
+                   help="comma-separated index sizes built with bench_query.build_index (default 10000,100000); "
+                        "0 = ingest the corpus with `assistant ingest` (~800 chunks)")
     p.add_argument("--index", type=Path, help="reuse this data dir (already indexed, e.g. from --keep) "
                                               "instead of building one")
     p.add_argument("--questions", type=int, default=0,
-                   help="use only the first N questions of the pool (0 = all; a small pool measures the "
-                        "engine with warm caches)")
+                   help="use only the first N questions of the pool, repeated (0 = every request a new "
+                        "question; a small pool measures the engine with warm caches)")
     p.add_argument("--api-key", default="", help="bearer key for --url servers that require one")
     p.add_argument("--keep", action="store_true", help="keep the temp data dir and server log")
     args = p.parse_args(argv)
@@ -110,6 +124,30 @@ def server_env(data_dir: Path, backend: str) -> dict[str, str]:
     env.update({"ASSISTANT_DATA_DIR": str(data_dir), "ASSISTANT_LLM__BACKEND": backend,
                 "ANONYMIZED_TELEMETRY": "False", "PYTHONUNBUFFERED": "1"})
     return env
+
+
+def distinct_questions(base: list[str]) -> list[str]:
+    """``base`` questions, then each behind every lead-in: all distinct, about 6,000 for the default pool."""
+    out = [lead + (q[0].lower() + q[1:] if lead else q) for lead in LEAD_INS for q in base]
+    return list(dict.fromkeys(out))
+
+
+def build_scaled_index(size: int, data_dir: Path, passages: int) -> dict[str, Any]:
+    """An index of ``size`` chunks under ``data_dir`` (``bench_query.build_index``); its size and build time."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import numpy as np
+    from bench_query import base_chunks, build_index
+
+    from assistant.services import Services
+    from assistant.settings import Settings
+
+    started = time.perf_counter()
+    embedder = Services(Settings(data_dir=data_dir / "probe", llm={"backend": "extractive"})).embedder
+    base, vectors, sentence_vectors = base_chunks(embedder, data_dir / "probe", passages)
+    services = build_index(data_dir, size, base, vectors, np.random.default_rng(0), embedder, sentence_vectors)
+    chunks = services.store.chunk_count()
+    shutil.rmtree(data_dir / "probe", ignore_errors=True)
+    return {"chunks": chunks, "build_s": round(time.perf_counter() - started, 1)}
 
 
 def ingest(corpus: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -223,58 +261,85 @@ def summarize(result: LoadRun, args: argparse.Namespace, extra: dict[str, int | 
     return summary
 
 
+def measure(url: str, questions: list[str], args: argparse.Namespace, headers: dict[str, str],
+            extra: dict[str, Any]) -> dict[str, Any]:
+    wait_ready(url, None)
+    print(f"warming up {url} for {args.warmup:.0f} s ...", flush=True)
+    warm = asyncio.run(run_load(url, questions, args.concurrency, args.warmup, args.timeout, headers))
+    if warm.errors:
+        print(f"  warm-up errors: {dict(warm.errors)}", flush=True)
+    print(f"measuring: {args.concurrency} clients x {args.duration:.0f} s against POST /v1/ask ...", flush=True)
+    result = asyncio.run(run_load(url, questions, args.concurrency, args.duration, args.timeout, headers,
+                                  offset=warm.next))
+    s = summarize(result, args, {**extra, "new_questions": not args.questions and result.next <= len(questions)})
+    print(f"requests/s {s['rps']}  (ok {s['ok']}, errors {s['errors']} {s['error_kinds'] or ''}) "
+          f"[load average {s['load_avg_1m']}]")
+    print(f"latency ms p50 {s['p50_ms']}  p95 {s['p95_ms']}  p99 {s['p99_ms']}  max {s['max_ms']}")
+    print(f"abstained {s['abstained']}; every question new: {s['new_questions']}"
+          + (f"; target (>= {TARGET['rps']:.0f} rps, p95 <= {TARGET['p95_ms']:.0f} ms, 0 errors) "
+             f"{'met' if s['target_met'] else 'MISSED'}" if "target_met" in s else ""))
+    print(json.dumps(s), flush=True)
+    return s
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     items = load_clapnq()
     passages = items[: args.max_passages]
-    questions = [i.question for i in items] + SAMPLE_QUESTIONS
-    random.Random(0).shuffle(questions)  # a fixed, varied order: every client walks the same pool
-    if args.questions:
-        questions = questions[: args.questions]
+    base = [i.question for i in items] + SAMPLE_QUESTIONS
+    random.Random(0).shuffle(base)  # a fixed, varied order: every client walks the same pool
+    questions = base[: args.questions] if args.questions else distinct_questions(base)
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    extra: dict[str, int | float] = {"questions": len(set(questions))}
-    proc: subprocess.Popen[bytes] | None = None
     tmp = Path(tempfile.mkdtemp(prefix="assistant-load-"))
+    summaries: list[dict[str, Any]] = []
     try:
         if args.url:
-            url = args.url.rstrip("/")
-        else:
-            env = server_env(args.index or tmp / "data", args.backend)
-            if not args.index:
+            summaries.append(measure(args.url.rstrip("/"), questions, args, headers, {}))
+            return 0 if summaries[-1]["errors"] == 0 else 1
+        sizes = [int(x) for x in args.chunks.split(",") if x.strip()] or [0]
+        for size in sizes:
+            data_dir = args.index or tmp / f"data-{size}"
+            env = server_env(data_dir, args.backend)
+            extra: dict[str, Any] = {}
+            if size:
+                print(f"building an index of {size} chunks in {data_dir} ...", flush=True)
+                extra.update(build_scaled_index(size, data_dir, args.max_passages))
+            elif not args.index:
                 build_corpus(passages, tmp / "corpus")
-                print(f"indexing {len(passages) + 1} documents into {tmp / 'data'} ...", flush=True)
+                print(f"indexing {len(passages) + 1} documents into {data_dir} ...", flush=True)
                 report = ingest(tmp / "corpus", env)
                 extra.update(documents=report["documents"]["added"], chunks=report["chunks"]["added"],
                              ingest_s=report["wall_s"])
                 print(f"  {extra['documents']} documents, {extra['chunks']} chunks in {report['wall_s']} s",
                       flush=True)
             port = _free_port()
-            url = f"http://127.0.0.1:{port}"
-            proc = start_server(env, port, tmp / "server.log")
-        wait_ready(url, proc)
-        print(f"warming up {url} for {args.warmup:.0f} s ...", flush=True)
-        warm = asyncio.run(run_load(url, questions, args.concurrency, args.warmup, args.timeout, headers))
-        if warm.errors:
-            print(f"  warm-up errors: {dict(warm.errors)}", flush=True)
-        print(f"measuring: {args.concurrency} clients x {args.duration:.0f} s against POST /v1/ask ...", flush=True)
-        result = asyncio.run(run_load(url, questions, args.concurrency, args.duration, args.timeout, headers,
-                                      offset=warm.next))
-        s = summarize(result, args, extra)
-        print(f"requests/s {s['rps']}  (ok {s['ok']}, errors {s['errors']} {s['error_kinds'] or ''})")
-        print(f"latency ms p50 {s['p50_ms']}  p95 {s['p95_ms']}  p99 {s['p99_ms']}  max {s['max_ms']}")
-        print(f"abstained {s['abstained']}; load average {s['load_avg_1m']}"
-              + (f"; target (>= {TARGET['rps']:.0f} rps, p95 <= {TARGET['p95_ms']:.0f} ms, 0 errors) "
-                 f"{'met' if s['target_met'] else 'MISSED'}" if "target_met" in s else ""))
-        print(json.dumps(s))
-        return 0 if s["errors"] == 0 else 1
-    finally:
-        if proc is not None:
-            proc.terminate()
+            proc = start_server(env, port, tmp / f"server-{size}.log")
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                wait_ready(f"http://127.0.0.1:{port}", proc)
+                summaries.append(measure(f"http://127.0.0.1:{port}", questions, args, headers, extra))
+            finally:
+                stop(proc)
+            if not args.keep and not args.index:
+                shutil.rmtree(data_dir, ignore_errors=True)
+        if len(summaries) > 1:
+            print("\n| chunks | requests/s | p50 / p95 (ms) | errors | load average |")
+            print("|---:|---:|---:|---:|---:|")
+            for s in summaries:
+                print(f"| {s.get('chunks', '?'):,} | {s['rps']} | {s['p50_ms']} / {s['p95_ms']} | {s['errors']} | "
+                      f"{s['load_avg_1m']} |")
+        return 0 if all(s["errors"] == 0 for s in summaries) else 1
+    finally:
         if args.keep:
             print(f"data dir and server log kept in {tmp}", file=sys.stderr)
         else:

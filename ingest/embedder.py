@@ -46,6 +46,14 @@ class Embedder(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+@runtime_checkable
+class SpanEmbedder(Embedder, Protocol):
+    """An ``Embedder`` that also pools vectors of character spans from each text's own forward pass
+    (late chunking; see ``MiniLMEmbedding.embed_spans``)."""
+
+    def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]: ...
+
+
 def _tokenizer_path() -> str:
     return str(resources.files("ingest") / "models" / "minilm-tokenizer.json")
 
@@ -126,11 +134,24 @@ class MiniLMEmbedding(_ArrayEmbedding):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts``; returns float32 (n, 384) unit vectors in input order."""
+        return self.embed_spans(texts, [[] for _ in texts])[0]
+
+    def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed ``texts`` and, from the same forward pass, pool a vector for each character span of each text.
+
+        Late chunking: a span's vector is the mean of the text's token states inside the span, so it
+        carries the context of the whole text at no extra model cost. Returns the (n, 384) text vectors
+        and, per text, a (len(spans[i]), 384) matrix of unit span vectors (a zero row for a span with no
+        token, e.g. one past the 256-token truncation).
+        """
+        if len(spans) != len(texts):
+            raise ValueError(f"spans has {len(spans)} lists for {len(texts)} texts")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        span_out = [np.zeros((len(s), self.dim), dtype=np.float32) for s in spans]
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return out, span_out
         encs = self._tokenizer.encode_batch(list(texts))
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
-        out = np.zeros((len(encs), self.dim), dtype=np.float32)
         b = 0
         while b < len(order):
             # at most batch_size rows and MAX_BATCH_TOKENS padded tokens: attention memory grows with
@@ -154,10 +175,29 @@ class MiniLMEmbedding(_ArrayEmbedding):
                 )[0]
             m = mask[:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-            out[idx] = pooled
-        return out
+            out[idx] = _unit(pooled)
+            for r, i in enumerate(idx):
+                if spans[i]:
+                    span_out[i] = _pool_spans(hidden[r], encs[i], spans[i])
+        return out, span_out
 
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12, None)
+
+
+def _pool_spans(hidden: np.ndarray, enc: Any, spans: list[tuple[int, int]]) -> np.ndarray:
+    """Unit mean of the token states whose characters overlap each span (special tokens excluded)."""
+    offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+    real = np.asarray(enc.special_tokens_mask, dtype=bool) == 0
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    out = np.zeros((len(spans), hidden.shape[-1]), dtype=np.float32)
+    for j, (a, b) in enumerate(spans):
+        inside = real & (starts < b) & (ends > a)
+        if inside.any():
+            out[j] = hidden[: len(inside)][inside].mean(axis=0)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.where(norms > 0, out / np.clip(norms, 1e-12, None), 0.0).astype(np.float32)
 
 
 class OpenAICompatibleEmbedding(_ArrayEmbedding):

@@ -2,8 +2,11 @@
 
 * A document's id is derived from its resolved path; its version is a hash of its bytes and of the
   chunking/embedding configuration. An unchanged file is skipped before it is even parsed.
-* Chunks are embedded in batches across documents (the embedder sorts each batch by length), then
-  written, then each document is committed (see ``ChromaStore``), then its old version is deleted.
+* A producer thread reads, parses and chunks files while the calling thread embeds and writes, so
+  parsing hides behind the model (onnxruntime releases the GIL).
+* Chunks are embedded in batches across documents (the embedder sorts each batch by length), with
+  their sentences' vectors (``ingest.sentences``), then written, then each document is committed (see
+  ``ChromaStore``), then its old version is deleted.
 * Every run ends with a sweep of orphan chunks, so an interrupted run is completed by the next one.
 
 Example::
@@ -15,11 +18,12 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import queue
 import re
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +32,12 @@ from tqdm import tqdm
 from assistant.errors import AssistantError, BadDocument
 from assistant.schema import DocumentInfo, IngestFailure, IngestReport, Passage
 from assistant.settings import ChunkSettings, IngestSettings
+from assistant.text import sentence_spans
 from ingest.chunking import Chunker
 from ingest.embedder import Embedder
 from ingest.excerpts import DEFAULT_CONTEXT, excerpt
 from ingest.loaders import Bounds, admit, load_file
+from ingest.sentences import DocumentChunks, embed_batch
 from ingest.store import ChromaStore, ChunkRecord, DocumentCommit
 
 
@@ -56,6 +62,7 @@ class _Pending:
     records: list[ChunkRecord]
     previous: DocumentInfo | None
     pages: list[tuple[int, int, int]]
+    sentences: list[tuple[int, int]]
 
 
 class IngestService:
@@ -69,7 +76,10 @@ class IngestService:
         self.bounds = Bounds(max_pages=limits.max_pages, max_unzipped_bytes=int(limits.max_unzipped_mb * 2**20),
                              max_chars=limits.max_chars)
         self.chunker = Chunker(embedder.count_tokens, chunk.size, chunk.overlap)
+        self.sentence_mode = limits.sentence_vectors
         fingerprint = f"{embedder.model_name}|{self.chunker.size}|{chunk.overlap}|v1"
+        if self.sentence_mode != "off":  # a new mode re-ingests: that is how older indexes get sentence vectors
+            fingerprint += f"|sentences={self.sentence_mode}"
         self._fingerprint = fingerprint.encode()
         # One writer at a time in this process (uploads, the folder watcher, deletes): a run's final
         # sweep must never see another run's chunks written but not yet committed.
@@ -87,13 +97,11 @@ class IngestService:
         ledger = self.store.docs()
         pending: list[_Pending] = []
         batch_chunks = 0
+        side = IngestReport()  # what the producer thread reports (unchanged, failed), merged below
         bar = tqdm(total=len(files), unit="file", desc="ingest", disable=not progress, file=sys.stderr)
+        prepared = self._prepared(files, ledger, side, bar)
         try:
-            for path in files:
-                item = self._prepare(path, ledger, report)
-                bar.update(1)
-                if item is None:
-                    continue
+            for item in prepared:
                 pending.append(item)
                 batch_chunks += len(item.records)
                 if batch_chunks >= self.limits.batch_chunks:
@@ -102,7 +110,12 @@ class IngestService:
                     pending, batch_chunks = [], 0
             self._flush(pending, report)
         finally:
+            prepared.close()  # stops the producer now, also when a flush failed
             bar.close()
+            for key, n in side.documents.items():
+                report.documents[key] += n
+            report.failures += side.failures
+            report.document_ids += side.document_ids
         if prune:
             self._prune(paths, ledger, report)
         self.store.sweep()
@@ -190,6 +203,40 @@ class IngestService:
                 unique.append(f)
         return unique
 
+    def _prepared(self, files: list[Path], ledger: dict[str, DocumentInfo], report: IngestReport,
+                  bar: tqdm) -> Generator[_Pending, None, None]:
+        """``_prepare`` of each file, run ahead in a producer thread (at most ~2 batches ahead)."""
+        ahead: queue.Queue[_Pending | BaseException | None] = queue.Queue(maxsize=64)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for path in files:
+                    if stop.is_set():
+                        return
+                    item = self._prepare(path, ledger, report)
+                    bar.update(1)
+                    if item is not None:
+                        ahead.put(item)
+                ahead.put(None)
+            except BaseException as exc:  # handed to the consumer, which raises it
+                ahead.put(exc)
+
+        worker = threading.Thread(target=produce, name="ingest-prepare", daemon=True)
+        worker.start()
+        try:
+            while (got := ahead.get()) is not None:
+                if isinstance(got, BaseException):
+                    raise got
+                yield got
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    ahead.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+
     def _prepare(self, path: Path, ledger: dict[str, DocumentInfo], report: IngestReport) -> _Pending | None:
         doc_id = document_id(path)
         try:
@@ -217,7 +264,9 @@ class IngestService:
         if not records:
             self._fail(report, path, BadDocument("no text could be extracted"))
             return None
-        return _Pending(doc_id, path, version, loaded.title, loaded.text, records, previous, loaded.pages)
+        sentences = sentence_spans(loaded.text) if self.sentence_mode != "off" else []
+        return _Pending(doc_id, path, version, loaded.title, loaded.text, records, previous, loaded.pages,
+                        sentences)
 
     def _flush(self, pending: list[_Pending], report: IngestReport) -> None:
         if not pending:
@@ -226,9 +275,16 @@ class IngestService:
         # (~75 ms each) used to cost a third of the run.
         written = self.store.existing_chunk_counts(p.doc_id for p in pending)
         todo = [p for p in pending if written.get((p.doc_id, p.version), 0) != len(p.records)]
-        records = [r for p in todo for r in p.records]
-        if records:
-            self.store.write_chunks(records, self.embedder.embed([r.text for r in records]))
+        if todo:
+            docs = [DocumentChunks(p.text, p.records, p.sentences) for p in todo]
+            vectors, sentence_records, sentence_vectors = embed_batch(self.embedder, docs, self.sentence_mode)
+            # sentences before their chunks: a version whose chunks are all written has all its sentence vectors
+            self.store.write_sentences(sentence_records, sentence_vectors)
+            try:
+                self.store.write_chunks([r for p in todo for r in p.records], vectors)
+            except AssistantError:
+                self.store.forget_sentences({(p.doc_id, p.version) for p in todo})
+                raise
         self.store.commit_documents([
             DocumentCommit(item.doc_id, item.version, str(item.path.resolve()), item.title, item.text,
                            len(item.records), item.pages)

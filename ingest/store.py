@@ -9,6 +9,10 @@ Two collections, ``<name>-chunks`` and ``<name>-docs``:
   ``[start, end, page_number]`` text spans (absent in indexes written before 2026-11-29, and for other
   formats).
 
+A third, ``<name>-sentences``, holds one vector per sentence of each chunked document version (id
+``<doc_id>:<version>:<start>:<end>``, metadata ``doc_id, version, start, end``; see ``ingest.sentences``),
+so evidence selection needs no embedding at query time.
+
 A document record is written only after all of its chunks are written: it is the commit point.
 Chunks whose ``(doc_id, version)`` has no matching committed document are orphans; readers ignore
 them and :meth:`sweep` deletes them. This is how a crash mid-run loses nothing committed and leaves
@@ -39,6 +43,7 @@ import numpy as np
 from assistant.errors import AssistantError, DocumentNotFound, StoreUnavailable
 from assistant.schema import DocumentInfo
 from assistant.settings import ChromaSettings
+from ingest.sentences import SentenceRecord
 
 GENERATION_ID = "__generation__"
 _PAGE = 5000  # Chroma caps a single get; page through larger collections
@@ -159,6 +164,11 @@ class ChromaStore:
                 f"{name}-chunks", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
             )
             self.ledger = client.get_or_create_collection(f"{name}-docs", embedding_function=None)
+            # never searched by similarity, only read by id: the cheapest graph Chroma builds
+            self.sentences = client.get_or_create_collection(
+                f"{name}-sentences", embedding_function=None,
+                configuration={"hnsw": {"space": "cosine", "ef_construction": 8, "max_neighbors": 4}},
+            )
         except Exception as exc:
             raise StoreUnavailable(f"Chroma at {self.url} refused to open collection {name!r}: {exc}") from exc
 
@@ -288,6 +298,7 @@ class ChromaStore:
         if not self._call("find document", self.ledger.get, ids=[doc_id], include=[])["ids"]:
             raise DocumentNotFound(f"no document with id {doc_id!r}")
         self._call("delete document", self.ledger.delete, ids=[doc_id])
+        self._call("delete sentences", self.sentences.delete, where={"doc_id": doc_id})
         ids = self._call("find chunks", self.chunks.get, where={"doc_id": doc_id}, include=[])["ids"]
         if ids:
             self._call("delete chunks", self.chunks.delete, ids=ids)
@@ -297,11 +308,45 @@ class ChromaStore:
     def sweep(self) -> int:
         """Delete orphan chunks (no committed document of that version). Returns how many."""
         live = {d.id: d.version for d in self.docs().values()}
-        stale = [rid for rid, meta, _ in self._get_all(self.chunks, include=["metadatas"])
-                 if live.get(str(meta.get("doc_id"))) != meta.get("version")]
+        stale, versions = [], set()
+        for rid, meta, _ in self._get_all(self.chunks, include=["metadatas"]):
+            if live.get(str(meta.get("doc_id"))) != meta.get("version"):
+                stale.append(rid)
+                versions.add((str(meta.get("doc_id")), str(meta.get("version"))))
+        for doc_id, version in sorted(versions):  # sentences first: they never outlive their chunks
+            self._call("delete orphan sentences", self.sentences.delete,
+                       where={"$and": [{"doc_id": doc_id}, {"version": version}]})
         for b in range(0, len(stale), self._page):
             self._call("delete orphans", self.chunks.delete, ids=stale[b : b + self._page])
         return len(stale)
+
+    # -- sentence vectors (evidence selection reads them instead of embedding at query time) --------
+    # Written just before their version's chunks (a failed chunk write takes them back) and deleted before
+    # them, so a sentence vector does not outlive its chunks and complete chunks mean complete sentences.
+    def write_sentences(self, records: Sequence[SentenceRecord], vectors: np.ndarray) -> None:
+        for b in range(0, len(records), self._page):
+            part = records[b : b + self._page]
+            self._call(
+                "write sentence vectors", self.sentences.upsert, ids=[r.id for r in part],
+                embeddings=vectors[b : b + self._page].tolist(), metadatas=[r.metadata() for r in part],
+            )
+
+    def forget_sentences(self, versions: Iterable[tuple[str, str]]) -> None:
+        """Best effort: delete the sentence vectors of these ``(doc_id, version)``s (their chunk write failed)."""
+        for doc_id, version in sorted(versions):
+            try:
+                self._call("delete sentence vectors", self.sentences.delete,
+                           where={"$and": [{"doc_id": doc_id}, {"version": version}]})
+            except StoreUnavailable:
+                return  # the store is down or full: the caller's error says so
+
+    def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these sentence ids (``ingest.sentences.sentence_id``); absent ids are left out."""
+        ids = list(dict.fromkeys(ids))  # Chroma refuses duplicate ids
+        if not ids:
+            return {}
+        res = self._call("read sentence vectors", self.sentences.get, ids=ids, include=["embeddings"])
+        return dict(zip(res["ids"], np.asarray(res["embeddings"], dtype=np.float32), strict=True))
 
     # -- reads for retrieval --------------------------------------------------------------------
     def all_chunks(self) -> list[tuple[str, dict[str, Any], str]]:

@@ -258,7 +258,7 @@ def check_index(store: Any) -> dict[str, Any]:
 
     No orphan chunks (every chunk's ``(doc_id, version)`` is a committed document's), each document
     has exactly the number of chunks its ledger record says, no duplicate chunk ids or spans, and
-    every chunk's text is ``doc_text[start:end]``.
+    every chunk's text is ``doc_text[start:end]``; no sentence vector of an uncommitted version.
     """
     ledger = store.docs()
     chunks = store.all_chunks()
@@ -278,6 +278,9 @@ def check_index(store: Any) -> dict[str, Any]:
         per_doc[meta["doc_id"]] = per_doc.get(meta["doc_id"], 0) + 1
     for doc_id, doc in ledger.items():
         assert per_doc.get(doc_id, 0) == doc.chunks, f"{doc.source}: {per_doc.get(doc_id, 0)} chunks, ledger says {doc.chunks}"
+    for meta in store.sentences.get(include=["metadatas"])["metadatas"] or []:
+        doc = ledger.get(meta["doc_id"])
+        assert doc is not None and meta["version"] == doc.version, f"orphan sentence vector {meta}"
     return ledger
 
 

@@ -35,6 +35,13 @@ class CountingEmbedder:
             raise self.fail_with or KeyboardInterrupt()
         return self.inner.embed(texts)
 
+    def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Late chunking (sentence vectors from the chunks' own pass): counted as the chunks' texts."""
+        self.calls.append(len(texts))
+        if self.fail_on_call and len(self.calls) == self.fail_on_call:
+            raise self.fail_with or KeyboardInterrupt()
+        return self.inner.embed_spans(texts, spans)  # type: ignore[attr-defined]
+
     @property
     def dim(self) -> int:
         return self.inner.dim
@@ -321,3 +328,20 @@ def test_failed_upload_leaves_no_file_and_no_server_path(services) -> None:  # n
     assert sorted(p.name for p in services.settings.uploads_dir.iterdir()) == ["good.txt"]
     again = services.ingestor.ingest_uploads([("good.txt", b"Plain words about harbours and ferries.")])
     assert again.documents["unchanged"] == 1 and again.document_ids == report.document_ids
+
+
+def test_a_failed_batch_stops_the_parsing_thread(services: Any, settings: Settings, tmp_path: Path,
+                                                 clapnq_passages: Any) -> None:
+    """Files are parsed in a producer thread ahead of the embedder: an error while embedding reaches the
+    caller, and the producer stops at once (it would otherwise wait on its full queue forever)."""
+    import threading
+
+    from assistant.errors import EmbedderUnavailable
+
+    folder = tmp_path / "docs"
+    write_passages(folder, clapnq_passages[:80])
+    failing = CountingEmbedder(services.embedder, fail_on_call=1, fail_with=EmbedderUnavailable("the model is gone"))
+    with pytest.raises(EmbedderUnavailable):
+        _service(services, failing, _with(settings, batch_chunks=1)).ingest([folder])
+    assert not [t for t in threading.enumerate() if t.name == "ingest-prepare"]
+    assert services.store.docs() == {}
