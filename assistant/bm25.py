@@ -31,6 +31,10 @@ import numpy as np
 
 EMPTY = "\u2205"  # the token of a chunk without content terms (it still counts as one token)
 K1, B = 1.5, 0.75  # bm25s defaults
+# A shard is rebuilt whole when one of its documents changes (a few tens of ms per 10k chunks) and every query
+# visits every shard (a fixed cost per shard and query term): 10k chunks a shard balances the two.
+SHARD_CHUNKS = 10_000
+MAX_SHARDS = 256
 
 DocChunks = Sequence[tuple[str, Sequence[str]]]  # [(chunk id, its tokens)] of one document
 
@@ -48,6 +52,11 @@ class _Shard:
     def empty() -> _Shard:
         return _Shard({}, [], np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
 
+
+
+def _key(term: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """One sortable int64 per (term, row)."""
+    return (term.astype(np.int64) << 32) | row.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -69,10 +78,21 @@ class BM25Index:
     n_chunks: int
     n_tokens: int
     shard_of: dict[str, int] = field(default_factory=dict)  # doc id -> shard
+    # per shard, tf / (tf + k1 (1 - b + b dl / avgdl)) of every entry: fixed for one version (avgdl is)
+    _tfc: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def wants_reshard(self) -> bool:
+        """True once the shards hold over twice ``SHARD_CHUNKS`` each: a fresh ``build`` keeps updates cheap."""
+        return len(self.shards) < MAX_SHARDS and self.n_chunks > 2 * SHARD_CHUNKS * len(self.shards)
 
     # -- building ---------------------------------------------------------------------------------
     @classmethod
-    def build(cls, docs: Mapping[str, DocChunks], shards: int = 64) -> BM25Index:
+    def build(cls, docs: Mapping[str, DocChunks], shards: int | None = None) -> BM25Index:
+        """The index of ``docs``; ``shards`` defaults to one per ``SHARD_CHUNKS`` chunks (1..``MAX_SHARDS``)."""
+        if shards is None:
+            chunks = sum(len(c) for c in docs.values())
+            shards = min(MAX_SHARDS, max(1, math.ceil(chunks / SHARD_CHUNKS)))
         if shards < 1:
             raise ValueError(f"shards must be at least 1, got {shards}")
         empty = cls(tuple(_Shard.empty() for _ in range(shards)), {}, np.zeros(0, np.int64), 0, 0)
@@ -139,21 +159,27 @@ class BM25Index:
             ids.extend(doc_ids)
             dls.append(dl)
             offset += size
-        dropped = remap[old.row] < 0 if len(old.row) else np.zeros(0, bool)
+        dropped = remap[old.row] < 0
         np.subtract.at(df, old.term[dropped], 1)
         stats[0] += offset - len(old.ids)
         stats[1] += int(sum(d.sum() for d in dls) - old.dl.sum())
-        terms, rows, tfs = [old.term[~dropped]], [remap[old.row[~dropped]]], [old.tf[~dropped]]
-        for doc, enc in new.items():
-            np.add.at(df, enc.term, 1)
-            terms.append(enc.term)
-            rows.append(enc.row + docs[doc][0])
-            tfs.append(enc.tf)
         if not ids:
             return _Shard.empty()
-        term, row, tf = np.concatenate(terms), np.concatenate(rows).astype(np.int32), np.concatenate(tfs)
-        order_ = np.lexsort((row, term))
-        return _Shard(docs, ids, np.concatenate(dls), term[order_], row[order_], tf[order_])
+        # Kept entries stay sorted by (term, row): kept documents keep their relative order. Only the new
+        # documents' entries are sorted, then merged in (linear), so a shard update needs no full sort.
+        term, row, tf = old.term[~dropped], remap[old.row[~dropped]].astype(np.int32), old.tf[~dropped]
+        if new:
+            for enc in new.values():
+                np.add.at(df, enc.term, 1)
+            n_term = np.concatenate([enc.term for enc in new.values()])
+            n_row = np.concatenate([enc.row + docs[doc][0] for doc, enc in new.items()]).astype(np.int32)
+            n_tf = np.concatenate([enc.tf for enc in new.values()])
+            n_key = _key(n_term, n_row)
+            order = np.argsort(n_key)
+            at = np.searchsorted(_key(term, row), n_key[order])
+            term, row, tf = (np.insert(term, at, n_term[order]), np.insert(row, at, n_row[order]),
+                             np.insert(tf, at, n_tf[order]))
+        return _Shard(docs, ids, np.concatenate(dls), term, row, tf)
 
     # -- reading ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -175,36 +201,42 @@ class BM25Index:
                 weights[tid] = weights.get(tid, 0.0) + self._idf(int(self.df[tid]))
         if not weights:
             return []
-        avgdl = self.n_tokens / self.n_chunks
-        found: list[tuple[float, str]] = []
-        for shard in self.shards:
-            if not shard.ids or (documents is not None and not documents.intersection(shard.docs)):
-                continue
-            scores = self._score(shard, weights, avgdl)
-            if documents is not None:
-                keep = np.zeros(len(shard.ids), bool)
+        tids = np.fromiter(weights, np.int32, len(weights))  # the dtype of _Shard.term: see _score
+        idfs = list(weights.values())
+        starts = np.cumsum([0] + [len(sh.ids) for sh in self.shards])
+        scores = np.zeros(int(starts[-1]))
+        for s, shard in enumerate(self.shards):
+            if shard.ids and (documents is None or not documents.isdisjoint(shard.docs)):
+                self._score(s, tids, idfs, scores[starts[s] : starts[s + 1]])
+        if documents is not None:
+            keep = np.zeros(len(scores), bool)
+            for s, shard in enumerate(self.shards):
                 for doc in documents.intersection(shard.docs):
                     start, end = shard.docs[doc]
-                    keep[start:end] = True
-                scores[~keep] = 0.0
-            hits = np.flatnonzero(scores > 0)
-            if len(hits) > n:
-                hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
-            found.extend((float(scores[i]), shard.ids[i]) for i in hits)
+                    keep[starts[s] + start : starts[s] + end] = True
+            scores[~keep] = 0.0
+        hits = np.flatnonzero(scores)
+        if len(hits) > n:
+            hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
+        shard_no = np.searchsorted(starts, hits, side="right") - 1
+        found = [(float(scores[i]), self.shards[s].ids[i - starts[s]])
+                 for i, s in zip(hits.tolist(), shard_no.tolist(), strict=True)]
         found.sort(key=lambda x: (-x[0], x[1]))
-        return found[:n]
+        return found
 
     def _idf(self, df: int) -> float:
         return math.log(1 + (self.n_chunks - df + 0.5) / (df + 0.5))
 
-    @staticmethod
-    def _score(shard: _Shard, weights: dict[int, float], avgdl: float) -> np.ndarray:
-        scores = np.zeros(len(shard.ids))
-        norm = K1 * (1 - B + B * shard.dl / avgdl)
-        for tid, idf in weights.items():
-            lo, hi = np.searchsorted(shard.term, [tid, tid + 1])
-            if lo == hi:
-                continue
-            rows, tf = shard.row[lo:hi], shard.tf[lo:hi]
-            scores[rows] += idf * tf / (tf + norm[rows])  # rows are distinct within one term
-        return scores
+    def _score(self, s: int, tids: np.ndarray, idfs: list[float], out: np.ndarray) -> None:
+        """Add shard ``s``'s scores for the query terms ``tids`` (with their ``idfs``) to ``out``."""
+        shard = self.shards[s]
+        tfc = self._tfc.get(s)
+        if tfc is None:  # once per shard and index version; racing threads compute the same array
+            avgdl = self.n_tokens / self.n_chunks
+            tfc = shard.tf / (shard.tf + K1 * (1 - B + B * shard.dl[shard.row] / avgdl))
+            self._tfc[s] = tfc
+        # searchsorted with another dtype than shard.term's would convert the whole array on every call
+        los, his = np.searchsorted(shard.term, tids).tolist(), np.searchsorted(shard.term, tids + 1).tolist()
+        for lo, hi, idf in zip(los, his, idfs, strict=True):
+            if lo < hi:
+                out[shard.row[lo:hi]] += idf * tfc[lo:hi]  # rows are distinct within one term

@@ -69,7 +69,7 @@ class HybridRetriever:
     # A change touching more than this share of the documents is read in full (one paged scan).
     FULL_REBUILD_SHARE = 0.5
 
-    def __init__(self, store: ChromaStore, embedder: Embedder, config: RetrievalSettings, *, shards: int = 64) -> None:
+    def __init__(self, store: ChromaStore, embedder: Embedder, config: RetrievalSettings, *, shards: int | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.config = config
@@ -102,7 +102,8 @@ class HybridRetriever:
         removed: set[str] = set()
         if len(live) != self.store.doc_count():
             removed = set(live) - self.store.doc_ids()
-        if len(changed) + len(removed) > self.FULL_REBUILD_SHARE * max(1, len(snap.live)):
+        if (len(changed) + len(removed) > self.FULL_REBUILD_SHARE * max(1, len(snap.live))
+                or snap.bm25.wants_reshard):  # grown past its shards: rebuilt at each doubling, so O(1) amortised
             return self.build(generation)
         for d in removed:
             del live[d]
