@@ -1,7 +1,12 @@
 """IngestService: files in, chunks + embeddings + ledger records out, idempotently.
 
-* A document's id is derived from its resolved path; its version is a hash of its bytes and of the
-  chunking/embedding configuration. An unchanged file is skipped before it is even parsed.
+* A document's id is portable: a hash of the collection name and the file's key, the name of the
+  folder given to ``ingest`` plus the path below it (``notes/2024/a.md``; a file given directly is
+  keyed by its folder's name: ``notes/a.md``), so every machine ingesting the same tree into one Chroma
+  server computes the same ids. Uploads are keyed ``uploads:<safe file name>``. Its version is a hash
+  of its bytes and of the chunking/embedding configuration. An unchanged file is skipped before it is
+  even parsed. Documents indexed under the old absolute-path ids are re-keyed on their next ingest,
+  without re-embedding (``ChromaStore.rekey_document``).
 * Chunks are embedded in batches across documents (the embedder sorts each batch by length), then
   written, then each document is committed (see ``ChromaStore``), then its old version is deleted.
 * Every run ends with a sweep of orphan chunks, so an interrupted run is completed by the next one.
@@ -15,6 +20,8 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import re
 import sys
 import time
@@ -32,8 +39,23 @@ from ingest.embedder import Embedder
 from ingest.loaders import admit, load_file
 from ingest.store import ChromaStore, ChunkRecord, DocumentCommit
 
+log = logging.getLogger(__name__)
 
-def document_id(path: Path) -> str:
+
+def document_id(key: str, collection: str) -> str:
+    """The portable id of the document with this key (see ``path_key``) in this collection."""
+    return hashlib.sha1(f"{collection}\0{key}".encode()).hexdigest()[:16]
+
+
+def path_key(path: Path, root: Path | None = None) -> str:
+    """``<root folder name>/<path below root>``; without ``root`` the file's own folder is the root."""
+    absolute = Path(os.path.abspath(path))
+    base = Path(os.path.abspath(root)) if root is not None else absolute.parent
+    return "/".join((base.name, *absolute.relative_to(base).parts))
+
+
+def legacy_document_id(path: Path) -> str:
+    """The id of indexes before ids were portable (the resolved absolute path): found and re-keyed."""
     return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
 
 
@@ -47,6 +69,7 @@ def safe_filename(name: str) -> str:
 @dataclass
 class _Pending:
     doc_id: str
+    key: str
     path: Path
     version: str
     title: str
@@ -68,18 +91,26 @@ class IngestService:
         self._fingerprint = fingerprint.encode()
 
     # -- public -------------------------------------------------------------------------------
+    def document_id(self, path: Path, root: Path | None = None) -> str:
+        """The id ``ingest`` gives ``path`` found under ``root`` (default: the file's own folder)."""
+        return document_id(path_key(path, root), self.store.name)
+
     def ingest(self, paths: Iterable[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
-        started = time.perf_counter()
-        report = IngestReport()
         paths = [Path(p) for p in paths]
-        files = self._discover(paths, report)
+        report = IngestReport()
+        return self._ingest(self._discover(paths, report), report, prune_roots=[p for p in paths if p.is_dir()]
+                            if prune else [], progress=progress)
+
+    def _ingest(self, files: list[tuple[Path, str]], report: IngestReport, *, prune_roots: list[Path],
+                progress: bool = False) -> IngestReport:
+        started = time.perf_counter()
         ledger = self.store.docs()
         pending: list[_Pending] = []
         batch_chunks = 0
         bar = tqdm(total=len(files), unit="file", desc="ingest", disable=not progress, file=sys.stderr)
         try:
-            for path in files:
-                item = self._prepare(path, ledger, report)
+            for path, key in files:
+                item = self._prepare(path, key, ledger, report)
                 bar.update(1)
                 if item is None:
                     continue
@@ -92,8 +123,8 @@ class IngestService:
             self._flush(pending, report)
         finally:
             bar.close()
-        if prune:
-            self._prune(paths, ledger, report)
+        if prune_roots:
+            self._prune(prune_roots, {document_id(key, self.store.name) for _, key in files}, ledger, report)
         self.store.sweep()
         report.seconds = round(time.perf_counter() - started, 3)
         return report
@@ -104,7 +135,7 @@ class IngestService:
         report = IngestReport()
         upload_dir = self.uploads_dir
         upload_dir.mkdir(parents=True, exist_ok=True)
-        saved: list[Path] = []
+        saved: list[tuple[Path, str]] = []
         previous: dict[Path, bytes | None] = {}
         for name, data in files:
             clean = safe_filename(name)
@@ -119,8 +150,9 @@ class IngestService:
                 continue
             previous[target] = target.read_bytes() if target.exists() else None
             target.write_bytes(data)
-            saved.append(target)
-        inner = self.ingest(saved) if saved else IngestReport()
+            saved.append((target, f"uploads:{clean}"))
+        unique = list(dict(saved).items())  # the same name twice: one document, the last bytes
+        inner = self._ingest(unique, IngestReport(), prune_roots=[]) if unique else IngestReport()
         for failure in inner.failures:  # keep nothing that failed; never show server paths to clients
             path = Path(failure.path)
             old = previous.get(path)
@@ -141,8 +173,9 @@ class IngestService:
         return self.store.delete_document(doc_id)
 
     # -- steps --------------------------------------------------------------------------------
-    def _discover(self, paths: list[Path], report: IngestReport) -> list[Path]:
-        files: list[Path] = []
+    def _discover(self, paths: list[Path], report: IngestReport) -> list[tuple[Path, str]]:
+        """Every file to ingest with its key (see ``path_key``), each file and each key once."""
+        files: list[tuple[Path, str]] = []
         for root in paths:
             if root.is_dir():
                 for p in sorted(root.rglob("*")):
@@ -151,22 +184,31 @@ class IngestService:
                     if (p.is_file() or p.is_symlink() and not p.exists()) and not any(
                         part.startswith(".") for part in rel
                     ):
-                        files.append(p)
+                        files.append((p, path_key(p, root)))
             elif root.is_file():
-                files.append(root)
+                files.append((root, path_key(root)))
             else:
                 self._fail(report, root, BadDocument("no such file or directory"))
         seen: set[Path] = set()
+        keys: dict[str, Path] = {}
         unique = []
-        for f in files:
+        for f, key in files:
             r = f.resolve()
-            if r not in seen:
-                seen.add(r)
-                unique.append(f)
+            if r in seen:
+                continue
+            seen.add(r)
+            if key in keys:  # two roots with the same folder name holding the same relative path
+                self._fail(report, f, BadDocument(
+                    f"same document key {key!r} as {keys[key]}: ids are the folder name plus the path below "
+                    "it, so ingest their common parent folder instead"))
+                continue
+            keys[key] = f
+            unique.append((f, key))
         return unique
 
-    def _prepare(self, path: Path, ledger: dict[str, DocumentInfo], report: IngestReport) -> _Pending | None:
-        doc_id = document_id(path)
+    def _prepare(self, path: Path, key: str, ledger: dict[str, DocumentInfo], report: IngestReport) -> _Pending | None:
+        doc_id = document_id(key, self.store.name)
+        self._migrate(path, doc_id, key, ledger)
         try:
             admit(path.name, path.stat().st_size, self.max_bytes)
             data = path.read_bytes()
@@ -192,7 +234,20 @@ class IngestService:
         if not records:
             self._fail(report, path, BadDocument("no text could be extracted"))
             return None
-        return _Pending(doc_id, path, version, loaded.title, loaded.text, records, previous)
+        return _Pending(doc_id, key, path, version, loaded.title, loaded.text, records, previous)
+
+    def _migrate(self, path: Path, doc_id: str, key: str, ledger: dict[str, DocumentInfo]) -> None:
+        """Re-key a document still under its pre-portable id (absolute path): its chunks and vectors are
+        copied, not re-embedded. A leftover old record (a crash mid-move) is deleted."""
+        legacy = legacy_document_id(path)
+        if legacy == doc_id or legacy not in ledger:
+            return
+        if doc_id in ledger:
+            self.store.delete_document(legacy)
+        else:
+            ledger[doc_id] = self.store.rekey_document(legacy, doc_id, key)
+            log.info("re-keyed %s: %s -> %s (portable id)", path, legacy, doc_id)
+        del ledger[legacy]
 
     def _flush(self, pending: list[_Pending], report: IngestReport) -> None:
         if not pending:
@@ -206,7 +261,7 @@ class IngestService:
             self.store.write_chunks(records, self.embedder.embed([r.text for r in records]))
         self.store.commit_documents([
             DocumentCommit(item.doc_id, item.version, str(item.path.resolve()), item.title, item.text,
-                           len(item.records))
+                           len(item.records), key=item.key)
             for item in pending
         ])
         for item in pending:
@@ -216,11 +271,19 @@ class IngestService:
                 report.chunks["removed"] += item.previous.chunks
             report.document_ids.append(item.doc_id)
 
-    def _prune(self, paths: list[Path], ledger: dict[str, DocumentInfo], report: IngestReport) -> None:
-        roots = [p.resolve() for p in paths if p.is_dir()]
-        for doc in ledger.values():
-            source = Path(doc.source)
-            if any(root == source or root in source.parents for root in roots) and not source.exists():
+    def _prune(self, roots: list[Path], present: set[str], ledger: dict[str, DocumentInfo],
+               report: IngestReport) -> None:
+        """Delete the documents under ``roots`` whose file is gone: by key (any machine's ingest of the same
+        tree), or by absolute source path for documents indexed before keys existed."""
+        prefixes = tuple(path_key(root, root) + "/" for root in roots)
+        resolved = [p.resolve() for p in roots]
+        for doc in list(ledger.values()):
+            if doc.key:
+                gone = doc.key.startswith(prefixes) and doc.id not in present
+            else:
+                source = Path(doc.source)
+                gone = any(r == source or r in source.parents for r in resolved) and not source.exists()
+            if gone:
                 try:
                     report.chunks["removed"] += self.store.delete_document(doc.id)
                     report.documents["removed"] += 1
