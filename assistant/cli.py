@@ -79,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from assistant.api.app import create_app
 
     services = _services(args)
-    app = create_app(services)
+    app = create_app(services, ui=not args.no_ui)
     if services.settings.llm.backend == "local":  # load the model now, not on the first question
         threading.Thread(target=_warm_up, args=(services,), daemon=True).start()
     print(f"serving the chat at http://{args.host}:{args.port}/  (API under /v1, docs at /docs)", flush=True)
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--backend", choices=["local", "openai", "extractive"], help="override ASSISTANT_LLM__BACKEND")
+    p.add_argument("--no-ui", action="store_true", help="the REST API only (a headless worker behind a load balancer)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="run the grounding evals (see evals/README.md)")
