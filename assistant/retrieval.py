@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -181,5 +182,6 @@ def _by_doc(chunks: Iterable[tuple[str, dict[str, Any], str]], live: dict[str, s
     for rid, meta, text in chunks:
         doc = str(meta.get("doc_id"))
         if live.get(doc) == meta.get("version"):
-            grouped.setdefault(doc, []).append((int(meta.get("n", 0)), rid, content_terms(text)))
+            # interned: a full build holds every chunk's tokens at once, as pointers to one string per term
+            grouped.setdefault(doc, []).append((int(meta.get("n", 0)), rid, [sys.intern(t) for t in content_terms(text)]))
     return {doc: [(rid, toks) for _, rid, toks in sorted(items)] for doc, items in grouped.items()}

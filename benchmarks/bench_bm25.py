@@ -22,10 +22,10 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +191,7 @@ def main() -> None:
     ap.add_argument("--bm25s", action="store_true", help="also time the old full bm25s build")
     ap.add_argument("--worker", type=str, default="", help=argparse.SUPPRESS)  # internal: URL,index,bm25s
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the Chroma server on SIGTERM too
     if args.worker:
         url, index, flag = args.worker.split(",")
         print(json.dumps(worker(url, int(index), flag == "1")))

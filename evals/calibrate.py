@@ -114,8 +114,8 @@ def fusion_table(services: Services, items: list[ClapItem], weights: list[float]
     for item in items:
         qvec = services.embedder.embed([item.question])[0]
         snap = retriever.snapshot()
-        dense, lexical, rows = retriever.gather(snap, item.question, qvec, None)
-        src = {rid: Path(str(meta["source"])).name for rid, (meta, _) in rows.items()}
+        dense, lexical, found = retriever.gather(snap, item.question, qvec, None)
+        src = {rid: Path(str(meta["source"])).name for rid, (meta, _) in found.items()}
         cache.append((item.filename, dense, lexical, src))
     rows = []
     for weight in weights:
