@@ -31,7 +31,7 @@ import anyio
 from assistant.abstain import AbstentionModel, retrieval_features
 from assistant.errors import LLMUnavailable
 from assistant.evidence import EvidenceSelector
-from assistant.llm.base import LLM, Message, complete
+from assistant.llm.base import LLM, Message, complete, stalling_guard
 from assistant.question import QuestionAnalysis, analyze_question
 from assistant.reading import answers_question, lead_sentences, reading_features, window_bonus
 from assistant.retrieval import HybridRetriever
@@ -69,7 +69,7 @@ class AnswerEngine:
     def __init__(self, *, embedder: Embedder, store: ChromaStore, retriever: HybridRetriever,
                  selector: EvidenceSelector, verifier: GroundingVerifier, abstention: AbstentionModel,
                  llm: LLM | None, evidence_k: int = 3, max_tokens: int = 256,
-                 max_question_chars: int = 2000) -> None:
+                 max_question_chars: int = 2000, llm_timeout_s: float | None = None) -> None:
         self.embedder = embedder
         self.store = store
         self.retriever = retriever
@@ -80,6 +80,7 @@ class AnswerEngine:
         self.evidence_k = evidence_k
         self.max_tokens = max_tokens
         self.max_question_chars = max_question_chars
+        self.llm_timeout_s = llm_timeout_s  # a model silent for this long counts as failed
 
     # -- the three entry points ---------------------------------------------------------------
     def ask(self, question: str, history: list[ChatTurn] | None = None,
@@ -110,7 +111,10 @@ class AnswerEngine:
             return
         pieces: list[str] = []
         try:
-            for token in llm.stream(self._messages(prep), max_tokens=self.max_tokens):
+            tokens = llm.stream(self._messages(prep), max_tokens=self.max_tokens)
+            if self.llm_timeout_s is not None:
+                tokens = stalling_guard(tokens, self.llm_timeout_s)
+            for token in tokens:
                 pieces.append(token)
                 yield token
         except LLMUnavailable as exc:

@@ -82,3 +82,16 @@ class DocumentTooLarge(BadDocument):
 class DocumentNotFound(AssistantError):
     code = "document_not_found"
     status = 404
+
+
+class InvalidRange(BadRequest):
+    """A slice of a document that is not a valid range (negative, ``end < start``, bad ``context``)."""
+
+    code = "invalid_range"
+    status = 422
+
+
+class RangeOutOfBounds(InvalidRange):
+    """A slice that ends past the end of the document's text."""
+
+    code = "range_out_of_bounds"

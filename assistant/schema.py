@@ -97,6 +97,31 @@ class DocumentInfo(BaseModel):
     chars: int = 0
     key: str = Field("", exclude=True, description="Portable path key (root folder name/relative path); empty "
                                                    "for uploads and documents ingested before ids were portable")
+    pages: int = Field(0, description="Pages with text (PDFs ingested with page offsets; 0 otherwise)")
+
+
+class Passage(BaseModel):
+    """A slice of a stored document around ``[start:end]`` (``GET /v1/documents/{id}/text``, the UI viewer).
+
+    ``quote == document_text[start:end]`` and ``text == document_text[context_start:context_end]``.
+    ``page`` (1-based) is the PDF page ``start`` falls on; ``page_text`` that page's whole text, when
+    the document was ingested with page offsets.
+    """
+
+    document_id: str
+    source: str
+    title: str
+    chars: int = Field(description="Length of the document's text")
+    start: int
+    end: int
+    context_start: int
+    context_end: int
+    text: str
+    quote: str
+    page: int | None = None
+    page_start: int | None = None
+    page_end: int | None = None
+    page_text: str | None = None
 
 
 class IngestFailure(BaseModel):

@@ -80,6 +80,6 @@ class Services:
             verifier=GroundingVerifier(selector.text_vectors),
             abstention=AbstentionModel.load(s.retrieval.abstain_threshold),
             llm=self.llm, evidence_k=s.retrieval.evidence_k, max_tokens=s.llm.max_tokens,
-            max_question_chars=s.max_question_chars,
+            max_question_chars=s.max_question_chars, llm_timeout_s=s.llm.timeout_s,
         )
 

@@ -68,6 +68,9 @@ class LLMSettings(BaseModel):
     temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy: reproducible answers")
     threads: int = Field(0, ge=0, description="0 = number of cores")
     timeout_s: float = Field(120.0, gt=0, description="Per-answer generation budget before the extractive fallback")
+    max_parallel: int = Field(1, ge=1, le=64, description="Answers the API generates at once (1 for local)")
+    max_queue: int = Field(4, ge=0, le=1000,
+                           description="API answers waiting for the LLM; one more gets 429 with Retry-After")
     base_url: str = Field("", description="OpenAI-compatible server (backend=openai), e.g. http://127.0.0.1:8001/v1")
     model: str = Field("", description="Model name for backend=openai")
     api_key: SecretStr = SecretStr("")
@@ -105,7 +108,9 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     llm: LLMSettings = LLMSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
-    api_key: SecretStr = Field(SecretStr(""), description="When set, /v1 requires Authorization: Bearer <key>")
+    api_key: SecretStr = Field(SecretStr(""), description="When set, /v1 requires Authorization: Bearer <key> and the UI a sign-in with it")
+    ui_session_hours: float = Field(12.0, gt=0, le=24 * 30,
+                                    description="How long a UI sign-in (with api_key) lasts")
     cors_origins: list[str] = Field(default_factory=list)
     max_question_chars: int = Field(2000, ge=10)
     max_upload_mb: float = Field(20.0, gt=0)

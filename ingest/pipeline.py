@@ -32,10 +32,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from assistant.errors import AssistantError, BadDocument
-from assistant.schema import DocumentInfo, IngestFailure, IngestReport
+from assistant.schema import DocumentInfo, IngestFailure, IngestReport, Passage
 from assistant.settings import ChunkSettings, IngestSettings
 from ingest.chunking import Chunker
 from ingest.embedder import Embedder
+from ingest.excerpts import DEFAULT_CONTEXT, excerpt
 from ingest.loaders import admit, load_file
 from ingest.store import ChromaStore, ChunkRecord, DocumentCommit
 
@@ -76,6 +77,7 @@ class _Pending:
     text: str
     records: list[ChunkRecord]
     previous: DocumentInfo | None
+    pages: list[tuple[int, int, int]]
 
 
 class IngestService:
@@ -172,6 +174,19 @@ class IngestService:
     def delete(self, doc_id: str) -> int:
         return self.store.delete_document(doc_id)
 
+    def document(self, doc_id: str) -> DocumentInfo:
+        """One document's metadata; ``DocumentNotFound`` (404) for an unknown id."""
+        return self.store.document(doc_id).info
+
+    def passage(self, doc_id: str, start: int, end: int | None = None, context: int = DEFAULT_CONTEXT) -> Passage:
+        """The text of ``doc_id`` around ``[start:end]`` (see ``ingest.excerpts``); for a PDF indexed
+        before page spans were kept, the page number from its chunks (without the page's text)."""
+        doc = self.store.document(doc_id)
+        passage = excerpt(doc, start, end, context)
+        if passage.page is None and doc.info.source.lower().endswith(".pdf"):
+            passage.page = self.store.chunk_page(doc_id, doc.info.version, start) or None
+        return passage
+
     # -- steps --------------------------------------------------------------------------------
     def _discover(self, paths: list[Path], report: IngestReport) -> list[tuple[Path, str]]:
         """Every file to ingest with its key (see ``path_key``), each file and each key once."""
@@ -234,7 +249,7 @@ class IngestService:
         if not records:
             self._fail(report, path, BadDocument("no text could be extracted"))
             return None
-        return _Pending(doc_id, key, path, version, loaded.title, loaded.text, records, previous)
+        return _Pending(doc_id, key, path, version, loaded.title, loaded.text, records, previous, loaded.pages)
 
     def _migrate(self, path: Path, doc_id: str, key: str, ledger: dict[str, DocumentInfo]) -> None:
         """Re-key a document still under its pre-portable id (absolute path): its chunks and vectors are
@@ -261,7 +276,7 @@ class IngestService:
             self.store.write_chunks(records, self.embedder.embed([r.text for r in records]))
         self.store.commit_documents([
             DocumentCommit(item.doc_id, item.version, str(item.path.resolve()), item.title, item.text,
-                           len(item.records), key=item.key)
+                           len(item.records), item.pages, key=item.key)
             for item in pending
         ])
         for item in pending:

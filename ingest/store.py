@@ -5,7 +5,9 @@ Two collections, ``<name>-chunks`` and ``<name>-docs``:
 * a chunk record: id ``<doc_id>:<version>:<n>``, its embedding, its text, and metadata
   ``doc_id, version, source, title, start, end, page, n``;
 * a document record: id ``doc_id``, the document's whole extracted text (quotes are cut from it),
-  metadata ``source, title, version, chunks, ingested_at, chars``.
+  metadata ``source, title, version, chunks, ingested_at, chars``, and for PDFs ``pages``: a JSON list of
+  ``[start, end, page_number]`` text spans (absent in indexes written before 2026-11-29, and for other
+  formats).
 
 A document record is written only after all of its chunks are written: it is the commit point.
 Chunks whose ``(doc_id, version)`` has no matching committed document are orphans; readers ignore
@@ -25,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -82,7 +85,42 @@ class DocumentCommit:
     title: str
     text: str
     chunks: int
+    pages: Sequence[tuple[int, int, int]] = ()  # (start, end, page number) spans of a PDF's text
     key: str = ""  # the portable path key (``root-name/relative/path``); empty for older callers
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A committed document with its text and its PDF page spans (empty when unknown)."""
+
+    info: DocumentInfo
+    text: str
+    pages: list[tuple[int, int, int]]
+
+
+def _pages(meta: dict[str, Any]) -> list[tuple[int, int, int]]:
+    try:
+        return [(int(a), int(b), int(n)) for a, b, n in json.loads(str(meta.get("pages") or "[]"))]
+    except (ValueError, TypeError):
+        return []
+
+
+def _info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
+    return DocumentInfo(
+        id=doc_id,
+        source=str(meta.get("source", "")),
+        title=str(meta.get("title", "")),
+        chunks=int(meta.get("chunks", 0)),
+        version=str(meta.get("version", meta.get("hash", ""))),  # "hash": indexes before 2026-11-29
+        ingested_at=str(meta.get("ingested_at", "")),
+        chars=int(meta.get("chars", 0)),
+        pages=len(_pages(meta)),
+        key=str(meta.get("key", "")),
+    )
+
+
+# how a full disk (or ``ulimit -f``) shows through SQLite, hnswlib and the OS
+_DISK_FULL = ("disk i/o error", "database or disk is full", "no space left", "file too large")
 
 
 def _connect(chroma: ChromaSettings, path: Path) -> Any:
@@ -108,19 +146,6 @@ def _connect(chroma: ChromaSettings, path: Path) -> Any:
             f"cannot reach the Chroma server at {url} ({type(exc).__name__}): start it with "
             f"`chroma run --host 127.0.0.1 --port {parsed.port or 8000}` or unset ASSISTANT_CHROMA__URL"
         ) from exc
-
-
-def _info(rid: str, meta: dict[str, Any]) -> DocumentInfo:
-    return DocumentInfo(
-        id=rid,
-        source=str(meta.get("source", "")),
-        title=str(meta.get("title", "")),
-        chunks=int(meta.get("chunks", 0)),
-        version=str(meta.get("version", meta.get("hash", ""))),  # "hash": indexes before 2026-11-29
-        ingested_at=str(meta.get("ingested_at", "")),
-        chars=int(meta.get("chars", 0)),
-        key=str(meta.get("key", "")),
-    )
 
 
 class ChromaStore:
@@ -154,7 +179,16 @@ class ChromaStore:
         except AssistantError:
             raise
         except Exception as exc:  # connection refused, timeouts, server errors: all mean "store unusable"
-            raise StoreUnavailable(f"Chroma at {self.url} failed during {what}: {type(exc).__name__}: {exc}") from exc
+            detail = f"{type(exc).__name__}: {exc}"
+            if any(m in detail.lower() for m in _DISK_FULL):
+                raise StoreUnavailable(
+                    f"Chroma at {self.url} could not write during {what}: the disk is full or a file size limit "
+                    f"was reached ({detail}); free space and run again (everything committed before is kept)"
+                ) from exc
+            # embedded Chroma hides a full disk behind errors like "Error in compaction": say what to check
+            hint = ("; check that the data dir's disk has free space and is writable (what was committed before "
+                    "is kept)") if self.url == "embedded" else ""
+            raise StoreUnavailable(f"Chroma at {self.url} failed during {what}: {detail}{hint}") from exc
 
     def ping(self) -> None:
         self._call("heartbeat", self._client.heartbeat)
@@ -162,16 +196,30 @@ class ChromaStore:
     # -- documents ------------------------------------------------------------------------------
     def docs(self) -> dict[str, DocumentInfo]:
         """Every committed document, by id (without its text)."""
-        out: dict[str, DocumentInfo] = {}
-        for rid, meta, _ in self._get_all(self.ledger, include=["metadatas"]):
-            if rid == GENERATION_ID:
-                continue
-            out[rid] = _info(rid, meta)
-        return out
+        return {rid: _info(rid, meta) for rid, meta, _ in self._get_all(self.ledger, include=["metadatas"])
+                if rid != GENERATION_ID}
+
+    def document(self, doc_id: str) -> StoredDocument:
+        """One committed document with its text and page spans; ``DocumentNotFound`` if there is none."""
+        res = self._call("get document", self.ledger.get, ids=[doc_id], include=["documents", "metadatas"])
+        if not res["ids"] or doc_id == GENERATION_ID:
+            raise DocumentNotFound(f"no document with id {doc_id!r}")
+        meta = res["metadatas"][0] or {}
+        return StoredDocument(_info(doc_id, meta), res["documents"][0] or "", _pages(meta))
+
+    def chunk_page(self, doc_id: str, version: str, offset: int) -> int:
+        """The page recorded on the live chunk holding ``offset`` (0 if none): the page number of
+        PDFs committed before the ledger kept page spans."""
+        where = {"$and": [{"doc_id": doc_id}, {"version": version}]}
+        res = self._call("find chunk page", self.chunks.get, where=where, include=["metadatas"])
+        for meta in res["metadatas"] or []:
+            if int(meta.get("start", 0)) <= offset < int(meta.get("end", 0)) and int(meta.get("page", 0)):
+                return int(meta["page"])
+        return 0
 
     def doc_text(self, doc_id: str) -> str:
         res = self._call("get document", self.ledger.get, ids=[doc_id], include=["documents"])
-        if not res["ids"]:
+        if not res["ids"] or doc_id == GENERATION_ID:
             raise DocumentNotFound(f"no document with id {doc_id!r}")
         return res["documents"][0] or ""
 
@@ -227,11 +275,14 @@ class ChromaStore:
             return
         now = datetime.now(UTC).isoformat(timespec="seconds")
         generation = self.generation() + 1
-        metas = [
+        metas: list[dict[str, Any]] = [
             {"source": d.source, "title": d.title, "version": d.version, "chunks": d.chunks,
              "chars": len(d.text), "ingested_at": now, "gen": generation, **({"key": d.key} if d.key else {})}
             for d in docs
         ]
+        for meta, d in zip(metas, docs, strict=True):
+            if d.pages:
+                meta["pages"] = json.dumps([list(span) for span in d.pages], separators=(",", ":"))
         self._call(
             "commit documents", self.ledger.upsert, ids=[d.doc_id for d in docs], embeddings=[[1.0]] * len(docs),
             documents=[d.text for d in docs], metadatas=metas,

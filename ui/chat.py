@@ -1,9 +1,11 @@
 """The Gradio chat page: ``build_ui(services) -> gr.Blocks``, mounted at ``/`` by the REST app.
 
-Layout: a header, the chat (left) and a documents panel (right: upload, what was ingested, the
-indexed documents, delete). Callbacks are thin: parse, call one service method, render with
-``ui.render``. Per-browser-session state (the displayed messages and the ``ChatTurn`` history the
-engine condenses follow-ups from) lives in ``gr.State``, so two people never share a chat.
+Layout: a header, the chat (left: the "Asking: ..." scope line and its picker above it) and a documents
+panel (right: upload, what was ingested, the indexed documents, delete); the source viewer slides in
+from the right when a citation is clicked (``ui.viewer``). Callbacks are thin: parse, call one service
+method, render with ``ui.render``. Per-browser-session state (the displayed messages, the ``ChatTurn``
+history the engine condenses follow-ups from, the chosen documents) lives in ``gr.State``, so two people
+never share a chat.
 
 Example::
 
@@ -14,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,8 +35,11 @@ from ui.render import (
     render_ingest_report,
     render_partial,
     render_question,
+    render_scope,
     render_status,
 )
+from ui.scope import Scope, empty_scope, scope_choices, scope_ids, set_scope
+from ui.viewer import PAGE_JS, SCROLL_JS, TARGET_JS, open_source
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -46,6 +52,7 @@ Message = dict[str, str]
 ChatUpdate = tuple[list[Message], list[dict[str, str]], str]
 UNEXPECTED = "Something unexpected went wrong on the server; the server log has the details."
 EMPTY_QUESTION = "Type a question about your documents first."
+EMPTY_SCOPE = "No indexed document matches the documents chosen to ask: change or clear the choice above the chat."
 EXAMPLES = ["What did South Korea do in response?", "Who summoned the Russian ambassador?"]
 
 THEME = gr.themes.Default(
@@ -89,6 +96,38 @@ CSS = """
 .ga-report ul { margin: .3rem 0 0 1rem; }
 """
 
+# Issue 12: citation links, the answer footer, the scope line and the source viewer (a side panel).
+CSS += """
+.ga-answer a.ga-open { color: var(--color-accent); text-decoration: none; cursor: pointer; }
+.ga-answer a.ga-open:hover { text-decoration: underline; }
+.ga-open-line { font-size: .85em; margin: 0 0 .3rem .4rem; }
+.ga-meta { display: flex; gap: .75rem; align-items: center; margin-top: .5rem; font-size: .78em; opacity: .6; }
+.ga-meta:hover { opacity: .9; }
+.ga-meta .ga-copy { border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 0 .45rem;
+  background: transparent; cursor: pointer; font-size: 1em; color: inherit; }
+.ga-scope { font-size: .9em; padding: .15rem .1rem; overflow-wrap: anywhere; }
+.ga-scope-empty strong { color: #b45309; }
+.ga-answer pre.ga-md { display: none !important; }
+#viewer { position: fixed; top: 0; right: 0; bottom: 0; width: min(600px, 100vw); z-index: 1000;
+  display: flex; flex-direction: column; gap: .4rem; overflow: hidden; padding: .6rem .6rem 0 1.1rem;
+  background: var(--background-fill-primary); box-shadow: -6px 0 24px rgba(0,0,0,.25);
+  border-left: 1px solid var(--border-color-primary); }
+#viewer-close { flex: 0 0 auto; align-self: flex-end; width: auto; min-width: 0; }
+#viewer-body { flex: 1 1 auto; min-height: 0; overflow-y: auto !important; padding: 0 .5rem 2rem 0 !important; }
+.ga-viewer-head { position: sticky; top: 0; z-index: 1; background: var(--background-fill-primary);
+  border-bottom: 1px solid var(--border-color-primary); margin-bottom: .6rem; padding-bottom: .25rem; }
+.ga-viewer h3 { margin: .1rem 0; font-size: 1.1rem; overflow-wrap: anywhere; }
+.ga-viewer-where { font-size: .85em; opacity: .7; margin-bottom: .4rem; }
+.ga-viewer .ga-doc { white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.55; font-size: .95em; }
+.ga-viewer mark { background: #fde68a; color: #111827; padding: .05em .1em; border-radius: 2px; }
+.ga-page { margin-top: 1rem; border-top: 1px solid var(--border-color-primary); padding-top: .5rem; }
+.ga-page summary { cursor: pointer; font-size: .9em; }
+@media (max-width: 640px) {
+  .gradio-container .main { padding-left: .5rem !important; padding-right: .5rem !important; }
+  .ga-header h1 { font-size: 1.3rem; } .ga-header p { font-size: .9em; }
+  #viewer { padding-left: .8rem; } }
+"""
+
 HEADER = f"""<style>{CSS}</style>
 <div class="ga-header">
   <h1>Document assistant</h1>
@@ -99,12 +138,13 @@ HEADER = f"""<style>{CSS}</style>
 
 # -- callbacks (thin: parse, call one service method, render) ------------------------------------
 
-def reply(services: Services, question: str, chat: list[Message], history: list[dict[str, str]]
-          ) -> Iterator[ChatUpdate]:
+def reply(services: Services, question: str, chat: list[Message], history: list[dict[str, str]],
+          scope: Scope | None = None) -> Iterator[ChatUpdate]:
     """Stream one answer into the chat: tokens as they come, then the final verified answer.
 
     Yields ``(chat, history, textbox)``. ``history`` (ChatTurn dicts) only grows when an answer
-    arrives, so a failed question does not feed the next follow-up's rewrite.
+    arrives, so a failed question does not feed the next follow-up's rewrite. ``scope`` (the
+    session's choice of documents, ``ui.scope``) limits the documents asked.
     """
     question = (question or "").strip()
     chat = list(chat or [])
@@ -114,13 +154,19 @@ def reply(services: Services, question: str, chat: list[Message], history: list[
     chat = [*chat, {"role": "user", "content": render_question(question)}]
     yield [*chat, _bot(render_partial(""))], history, ""
     streamed: list[str] = []
+    started = time.perf_counter()
     try:
         turns = [ChatTurn.model_validate(t) for t in history or []]
-        for item in services.engine.stream(question, turns):
+        document_ids = scope_ids(services, scope)
+        if document_ids == []:
+            yield [*chat, _bot(render_error(EMPTY_SCOPE))], history, ""
+            return
+        for item in services.engine.stream(question, turns, document_ids):
             if isinstance(item, Answer):
                 history = [*(history or []), {"role": "user", "content": question},
                            {"role": "assistant", "content": item.answer}]
-                yield [*chat, _bot(render_answer(item, question))], history, ""
+                seconds = time.perf_counter() - started
+                yield [*chat, _bot(render_answer(item, question, seconds))], history, ""
             else:
                 streamed.append(item)
                 yield [*chat, _bot(render_partial("".join(streamed)))], history, ""
@@ -176,13 +222,21 @@ def build_ui(services: Services) -> gr.Blocks:
         gr.HTML(HEADER, padding=False)
         chat_state = gr.State([])  # the rendered messages of this browser session
         history = gr.State([])  # ChatTurn dicts of this session, for follow-up rewriting
+        scope = gr.State(empty_scope())  # the documents this session asks (ui.scope)
         with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=420):
+            with gr.Column(scale=3, min_width=300):
+                scope_status = gr.HTML(render_scope(None), elem_id="scope-status", padding=False)
+                with gr.Accordion("Choose documents to ask", open=False, elem_id="scope"):
+                    scope_docs = gr.Dropdown(elem_id="scope-docs", label="Ask only these documents", choices=[],
+                                             multiselect=True, value=[])
+                    scope_prefix = gr.Textbox(elem_id="scope-prefix", label="and/or every document under a folder "
+                                              "or file-name prefix", placeholder="e.g. reports/2024 or north-",
+                                              max_lines=1)
                 chatbot = gr.Chatbot(
                     elem_id="chat", show_label=False, height=600, layout="bubble", latex_delimiters=[],
-                    buttons=["copy"], feedback_options=None, group_consecutive_messages=False,
+                    buttons=[], feedback_options=None, group_consecutive_messages=False,
                     placeholder="<strong>Ask about your documents.</strong><br>Answers cite their sources; "
-                                "expand a source to read the quoted passage.",
+                                "click a [n] to read it in the document.",
                 )
                 with gr.Row():
                     question = gr.Textbox(
@@ -194,7 +248,7 @@ def build_ui(services: Services) -> gr.Blocks:
                     gr.Examples(EXAMPLES, inputs=question, label="Try")
                     new_chat = gr.Button("New chat", elem_id="new-chat", size="sm", variant="secondary",
                                          scale=0, min_width=110)
-            with gr.Column(scale=2, min_width=320):
+            with gr.Column(scale=2, min_width=300):
                 gr.Markdown("### Your documents")
                 # no file_types filter: the ingestor reports why a file is refused, per file
                 files = gr.File(elem_id="upload", label="Upload documents", file_count="multiple", height=120)
@@ -209,9 +263,15 @@ def build_ui(services: Services) -> gr.Blocks:
                     chosen = gr.Dropdown(elem_id="delete-choice", label="Delete a document", choices=[],
                                          scale=3)
                     remove = gr.Button("Delete", elem_id="delete", variant="stop", scale=1, min_width=80)
+        with gr.Column(visible=False, elem_id="viewer") as viewer:
+            close_viewer = gr.Button("Close \u2715", elem_id="viewer-close", size="sm", variant="secondary")
+            viewer_body = gr.HTML(elem_id="viewer-body", padding=False)
+        viewer_open = gr.Button("open source", elem_id="viewer-open", visible="hidden")
+        viewer_ref = gr.Textbox(elem_id="viewer-ref", visible="hidden")
 
-        def on_ask(q: str, chat: list[Message], hist: list[dict[str, str]]) -> Iterator[tuple[Any, ...]]:
-            for messages, turns, box in reply(services, q, chat, hist):
+        def on_ask(q: str, chat: list[Message], hist: list[dict[str, str]], chosen: Scope
+                   ) -> Iterator[tuple[Any, ...]]:
+            for messages, turns, box in reply(services, q, chat, hist, chosen):
                 yield messages, messages, turns, box
 
         def on_refresh() -> tuple[Any, Any, str]:
@@ -223,13 +283,33 @@ def build_ui(services: Services) -> gr.Blocks:
         def on_delete(doc_id: str | None) -> str:
             return delete(services, doc_id)
 
-        ask_in, ask_out = [question, chat_state, history], [chatbot, chat_state, history, question]
+        ask_in, ask_out = [question, chat_state, history, scope], [chatbot, chat_state, history, question]
         question.submit(fn=on_ask, inputs=ask_in, outputs=ask_out, show_progress="hidden")
         send.click(fn=on_ask, inputs=ask_in, outputs=ask_out, show_progress="hidden")
         new_chat.click(lambda: ([], [], [], ""), None, [chat_state, history, chatbot, question], queue=False)
         files.upload(on_upload, files, [report, files]).then(on_refresh, None, [table, chosen, status])
         remove.click(on_delete, chosen, report).then(on_refresh, None, [table, chosen, status])
         demo.load(on_refresh, None, [table, chosen, status])
+
+        # -- issue 12: the source viewer and the question's scope --------------------------------
+        def on_open(ref: str) -> tuple[str, Any]:
+            return open_source(services, ref), gr.Column(visible=True)
+
+        def on_scope(ids: list[str] | None, prefix: str | None) -> tuple[Scope, str]:
+            return set_scope(services, ids, prefix)
+
+        def on_documents_changed(ids: list[str] | None, prefix: str | None) -> tuple[Any, Scope, str]:
+            choices, kept = scope_choices(services, ids)
+            return (gr.Dropdown(choices=choices, value=kept), *set_scope(services, kept, prefix))
+
+        viewer_open.click(on_open, viewer_ref, [viewer_body, viewer], js=TARGET_JS, queue=False
+                          ).then(None, js=SCROLL_JS)
+        close_viewer.click(lambda: gr.Column(visible=False), None, viewer, queue=False)
+        for control in (scope_docs, scope_prefix):
+            control.change(on_scope, [scope_docs, scope_prefix], [scope, scope_status], show_progress="hidden")
+        table.change(on_documents_changed, [scope_docs, scope_prefix], [scope_docs, scope, scope_status],
+                     show_progress="hidden")
+        demo.load(None, js=PAGE_JS)
     return demo
 
 

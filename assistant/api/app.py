@@ -6,7 +6,7 @@ Example::
     app = create_app(services, ui=False)                   # API only (tests, headless servers)
 
 Everything is configured from ``services.settings`` here, at construction: bearer auth on /v1 when
-``api_key`` is set, CORS when ``cors_origins`` is set, request body limits (1 MB for JSON,
+``api_key`` is set (and a sign-in with the same key for the UI, ``assistant.api.ui_auth``), CORS when ``cors_origins`` is set, request body limits (1 MB for JSON,
 ``max_upload_mb`` for uploads).
 """
 
@@ -18,9 +18,11 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 
 from assistant.api import routes_ask, routes_documents, routes_health, routes_openai
+from assistant.api.backpressure import GenerationGate
 from assistant.api.deps import require_api_key
 from assistant.api.errors import install_error_handlers
 from assistant.api.limits import BodyLimitMiddleware, MiB
+from assistant.api.ui_auth import UIAuthMiddleware
 from assistant.services import Services
 
 API_PREFIX = "/v1"
@@ -37,6 +39,9 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
         docs_url="/docs",
     )
     app.state.services = services
+    # back-pressure in front of the LLM (none for the extractive backend: answers take milliseconds)
+    app.state.generation_gate = None if settings.llm.backend == "extractive" else GenerationGate(
+        settings.llm.max_parallel, settings.llm.max_queue)
     install_error_handlers(app)
 
     upload_limit = int(settings.max_upload_mb * MiB) + MULTIPART_OVERHEAD
@@ -58,6 +63,10 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
         from ui.chat import mount_ui
 
         app = mount_ui(app, services, path="/")
+        key = settings.api_key.get_secret_value()
+        if key:  # one key for everything: the UI and Gradio's routes under the mount need it too
+            app.add_middleware(UIAuthMiddleware, key=key, session_hours=settings.ui_session_hours,
+                               api_prefix=API_PREFIX)
     return app
 
 

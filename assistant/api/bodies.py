@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,6 +17,11 @@ from assistant.schema import Answer, ChatTurn, Citation, Grounding, IngestReport
 MAX_HISTORY_TURNS = 50
 MAX_TURN_CHARS = 20_000
 MAX_DOCUMENT_IDS = 100
+
+DocumentIds = Annotated[
+    list[str] | None,
+    Field(max_length=MAX_DOCUMENT_IDS, description="Answer only from these documents (ids of `GET /v1/documents`)"),
+]
 
 
 # -- /v1/ask ---------------------------------------------------------------------------------------
@@ -37,8 +42,7 @@ class AskBody(BaseModel):
 
     question: str = Field(description="Leading/trailing whitespace is ignored; empty or too long: 422")
     history: list[HistoryTurn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
-    document_ids: list[str] | None = Field(None, max_length=MAX_DOCUMENT_IDS,
-                                           description="Answer only from these documents")
+    document_ids: DocumentIds = None
 
     @field_validator("question", mode="before")
     @classmethod
@@ -79,6 +83,7 @@ class ChatCompletionBody(BaseModel):
     stream: bool = False
     max_tokens: int | None = None
     temperature: float | None = None
+    document_ids: DocumentIds = None  # an extra field (not OpenAI's), validated as in ``AskBody``
 
     def question_and_history(self) -> tuple[str, list[ChatTurn]]:
         """The last non-empty user message is the question ("" when there is none: the engine refuses it);
@@ -169,5 +174,5 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorBody} for s in (400, 401, 409, 413, 422, 500, 503)
+    s: {"model": ErrorBody} for s in (400, 401, 409, 413, 422, 429, 500, 503)
 }

@@ -1,4 +1,5 @@
-"""``POST /v1/documents`` (multipart upload -> ingest), ``GET /v1/documents``, ``DELETE /v1/documents/{id}``.
+"""``POST /v1/documents`` (multipart upload -> ingest), ``GET /v1/documents``, ``DELETE /v1/documents/{id}``,
+``GET /v1/documents/{id}`` (metadata) and ``GET /v1/documents/{id}/text`` (a passage with its context).
 
 Upload status codes:
 
@@ -12,7 +13,9 @@ Upload status codes:
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,7 +25,8 @@ from assistant.api.bodies import ERROR_RESPONSES, DeleteResult, UploadResult
 from assistant.api.deps import ServicesDep
 from assistant.api.errors import UploadRejected
 from assistant.errors import DocumentTooLarge, UnsupportedFormat
-from assistant.schema import DocumentInfo
+from assistant.schema import DocumentInfo, Passage
+from ingest.excerpts import DEFAULT_CONTEXT, MAX_CONTEXT
 
 router = APIRouter(tags=["documents"], responses=ERROR_RESPONSES)
 READ_CHUNK = 2**20
@@ -89,3 +93,25 @@ async def delete_document(doc_id: str, services: ServicesDep) -> DeleteResult:
     """Remove a document and its chunks from the index."""
     removed = await run_in_threadpool(lambda: services.ingestor.delete(doc_id))
     return DeleteResult(id=doc_id, chunks_removed=removed)
+
+
+# -- the source viewer ---------------------------------------------------------------------------
+
+@router.get("/documents/{doc_id}", response_model=DocumentInfo, responses={404: ERROR_RESPONSES[422]})
+async def get_document(doc_id: str, services: ServicesDep) -> DocumentInfo:
+    """One document's metadata (``pages`` > 0 for PDFs ingested with page offsets)."""
+    return await run_in_threadpool(services.ingestor.document, doc_id)
+
+
+@router.get("/documents/{doc_id}/text", response_model=Passage, responses={404: ERROR_RESPONSES[422]})
+async def get_document_text(
+    doc_id: str, services: ServicesDep,
+    start: Annotated[int, Query(description="Start of the passage (a citation's `start`)")] = 0,
+    end: Annotated[int | None, Query(description="End of the passage (a citation's `end`); default `start`")] = None,
+    context: Annotated[int, Query(description=f"Characters of context on each side, 0..{MAX_CONTEXT}, "
+                                              "cut at paragraph boundaries")] = DEFAULT_CONTEXT,
+) -> Passage:
+    """The document's text around ``[start:end]``: ``quote`` is exactly ``text[start:end]`` of the document,
+    ``text`` is ``[context_start:context_end]``; for PDFs the page and its text. 422 ``invalid_range`` or
+    ``range_out_of_bounds`` for a range that is not inside the document."""
+    return await run_in_threadpool(services.ingestor.passage, doc_id, start, end, context)

@@ -5,7 +5,8 @@ The assistant content is always the *verified* answer, the same text ``/v1/ask``
 answer is streamed in ``chat.completion.chunk`` pieces once it is verified (OpenAI clients cannot take
 back streamed text, and raw model tokens can cite the wrong passage); while the model generates,
 SSE comments keep the connection alive. The last chunk before ``[DONE]`` carries ``citations``,
-``grounding`` and ``abstained``.
+``grounding`` and ``abstained``. An extra request field ``document_ids`` scopes the question, as on
+``/v1/ask``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
+from assistant.api.backpressure import take_slot
 from assistant.api.bodies import ERROR_RESPONSES, ChatCompletion, ChatCompletionBody, completion_id
 from assistant.api.deps import ServicesDep
-from assistant.api.streaming import first_item, guarded, rest_in_thread
+from assistant.api.streaming import first_item, guarded, releasing, rest_in_thread
 from assistant.schema import Answer
 
 router = APIRouter(tags=["openai"], responses=ERROR_RESPONSES)
@@ -32,16 +35,21 @@ KEEPALIVE_S = 1.0
 @router.post("/chat/completions", response_model=ChatCompletion,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "chat.completion, or chat.completion.chunk events with stream=true"}})
-async def chat_completions(body: ChatCompletionBody, services: ServicesDep) -> Any:
+async def chat_completions(body: ChatCompletionBody, services: ServicesDep, request: Request) -> Any:
     question, history = body.question_and_history()
+    release = await take_slot(request)  # 429 llm_busy when too many answers wait for the LLM
     if not body.stream:
-        answer = await services.engine.aask(question, history)
+        try:
+            answer = await services.engine.aask(question, history, body.document_ids)
+        finally:
+            release()
         return ChatCompletion.from_answer(answer, body.model)
-    stream = services.engine.stream(question, history)
-    first = await first_item(stream)  # errors before generation keep their HTTP status
+    stream = services.engine.stream(question, history, body.document_ids)
+    first = await first_item(stream, release)  # errors before generation keep their HTTP status
     events = guarded(_chunks(rest_in_thread(first, stream), body.model), _data)
-    return EventSourceResponse(_done(events), sep="\n", ping=15,
-                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventSourceResponse(releasing(_done(events), release), sep="\n", ping=15,
+                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                               background=BackgroundTask(release))
 
 
 def _data(obj: Any) -> ServerSentEvent:

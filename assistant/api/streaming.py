@@ -5,6 +5,7 @@
   error inside a 200 stream.
 * ``rest_in_thread`` runs the engine's synchronous generator off the event loop, one ``next()`` per
   worker-thread hop, and closes it when the client goes away.
+* ``releasing`` frees a back-pressure slot (``assistant.api.backpressure``) when a stream ends.
 * ``guarded`` is the one place where an error in the middle of a stream becomes an error payload.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Literal, TypeVar
 
 import anyio
@@ -37,11 +38,26 @@ def _next(it: Iterator[T]) -> T | Literal[_End.DONE]:
     return next(it, _DONE)
 
 
-async def first_item(it: Iterator[T]) -> T:
-    item = await anyio.to_thread.run_sync(_next, it)
-    if item is _DONE:
-        raise RuntimeError("the answer stream ended without an item")
+async def first_item(it: Iterator[T], on_error: Callable[[], None] | None = None) -> T:
+    """The first item of ``it`` (run in a worker thread); ``on_error()`` is called if that fails."""
+    try:
+        item = await anyio.to_thread.run_sync(_next, it)
+        if item is _DONE:
+            raise RuntimeError("the answer stream ended without an item")
+    except BaseException:
+        if on_error is not None:
+            on_error()
+        raise
     return item
+
+
+async def releasing(events: AsyncIterator[T], release: Callable[[], None]) -> AsyncIterator[T]:
+    """``events``, calling ``release()`` as soon as they end, fail or are abandoned."""
+    try:
+        async for event in events:
+            yield event
+    finally:
+        release()
 
 
 async def rest_in_thread(first: T, it: Iterator[T]) -> AsyncIterator[T]:

@@ -151,3 +151,21 @@ def test_batch_commit_and_counts(store: ChromaStore, embedder) -> None:  # noqa:
     assert store.sweep() == 0
     store.commit_documents([])
     assert store.generation() == 1
+
+
+def test_document_keeps_pdf_page_spans_and_older_records_fall_back_to_chunk_pages(store: ChromaStore,
+                                                                                  embedder) -> None:  # noqa: ANN001
+    texts = ["Glaciers carve valleys.", "Moraines mark their edges."]
+    _write_and_commit(store, embedder, "old", "v1", texts)  # a ledger record without page spans
+    records = _records("new", "v1", texts, source="/docs/b.pdf")
+    store.write_chunks(records, embedder.embed(texts))
+    spans = [(0, 23, 1), (24, 50, 2)]
+    store.commit_documents([DocumentCommit("new", "v1", "/docs/b.pdf", "B", " ".join(texts), 2, spans)])
+
+    new, old = store.document("new"), store.document("old")
+    assert new.pages == spans and new.info.pages == 2 and store.docs()["new"].pages == 2
+    assert new.text == " ".join(texts) and new.info == store.docs()["new"]
+    assert old.pages == [] and old.info.pages == 0
+    assert store.chunk_page("old", "v1", 30) == 2 and store.chunk_page("old", "v1", 500) == 0
+    with pytest.raises(DocumentNotFound):
+        store.document("missing")

@@ -23,10 +23,12 @@ class ScriptedEngine:
     def __init__(self, items: list[Any]) -> None:
         self.items = items
         self.calls: list[tuple[str, list[ChatTurn]]] = []
+        self.scopes: list[list[str] | None] = []
 
     def stream(self, question: str, history: list[ChatTurn], document_ids: list[str] | None = None
                ) -> Iterator[str | Answer]:
         self.calls.append((question, history))
+        self.scopes.append(document_ids)
         for item in self.items:
             if isinstance(item, Exception):
                 raise item
@@ -109,3 +111,15 @@ def test_build_ui_is_offline_blocks(services: Any) -> None:
     demo = build_ui(services)
     assert isinstance(demo, gr.Blocks) and demo.analytics_enabled is False
     assert any(isinstance(b, gr.Chatbot) for b in demo.blocks.values())
+
+
+def test_a_scope_that_matches_no_document_is_refused_without_asking() -> None:
+    from assistant.schema import DocumentInfo
+
+    doc = DocumentInfo(id="a1", source="/docs/a.txt", title="", chunks=1, version="v", ingested_at="")
+    engine = ScriptedEngine([_final()])
+    services = SimpleNamespace(engine=engine, ingestor=SimpleNamespace(documents=lambda: [doc]))
+    *_, (chat, history, _) = reply(services, "q", [], [], {"ids": [], "prefix": "reports/"})
+    assert "No indexed document matches" in chat[-1]["content"] and engine.calls == [] and history == []
+    *_, (chat, _, _) = reply(services, "q", [], [], {"ids": [], "prefix": "docs/"})
+    assert engine.scopes == [["a1"]] and "ga-meta" in chat[-1]["content"]

@@ -141,3 +141,80 @@ def test_sessions_do_not_share_history(browser: Any, ui_server: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+# -- issue 12: the source viewer, scoped questions, the answer footer and keyboard submit ----------
+
+def _cited(answer: Any) -> list[str]:
+    """The ``[n] file name`` lines of an answer's sources list."""
+    return [t.strip() for t in answer.locator(".ga-source summary").all_text_contents()]
+
+
+def test_citation_opens_the_viewer_at_the_highlighted_quote_and_copy_gives_markdown(browser: Any,
+                                                                                  ui_server: str) -> None:
+    from playwright.sync_api import expect
+
+    context, page, outside = _open(browser, ui_server)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    try:
+        box = page.locator("#question textarea")
+        box.fill("What did South Korea")
+        box.press("Shift+Enter")  # a newline, not a submit
+        expect(box).to_have_value("What did South Korea\n")
+        box.fill("What did South Korea do in response?")
+        box.press("Enter")  # submits
+        answer = page.locator("#chat .ga-answer:not(.ga-streaming)").first
+        expect(answer.locator(".ga-meta")).to_contain_text(" s · extractive", timeout=TIMEOUT_MS)
+        quote = answer.locator(".ga-source blockquote").first.text_content() or ""
+
+        # [1] in the answer text opens the viewer, scrolled to the marked quote, with its neighbours
+        answer.locator(".ga-text a.ga-open").first.click()
+        mark = page.locator("#viewer mark#ga-quote")
+        expect(mark).to_have_text(quote, timeout=TIMEOUT_MS)
+        expect(mark).to_be_in_viewport()
+        expect(page.locator("#viewer h3")).to_have_text("north-korean-troops-in-ukraine.txt")
+        expect(page.locator("#viewer .ga-doc")).to_contain_text("One of the most pressing concerns")  # paragraph before
+        page.keyboard.press("Escape")
+        expect(page.locator("#viewer")).to_be_hidden()
+
+        # [1] in the sources list opens it too (without toggling the quote)
+        answer.locator(".ga-source .ga-num a.ga-open").first.click()
+        expect(mark).to_have_text(quote, timeout=TIMEOUT_MS)
+        expect(answer.locator(".ga-source blockquote").first).to_be_hidden()
+        page.locator("#viewer-close").click()
+        expect(page.locator("#viewer")).to_be_hidden()
+
+        # Copy puts the answer and its numbered sources on the clipboard as Markdown
+        answer.locator("button.ga-copy").click()
+        expect(answer.locator("button.ga-copy")).to_have_text("Copied")
+        copied = page.evaluate("navigator.clipboard.readText()")
+        text = answer.locator(".ga-text").text_content() or ""
+        assert copied.startswith(" ".join(text.split())) and "\n\n**Sources**\n\n- [1] north-korean" in copied
+        assert outside == [], f"the page made requests off loopback: {outside}"
+    finally:
+        context.close()
+
+
+def test_scoped_question_cites_only_the_chosen_document(browser: Any, ui_server: str, ui_services: Any,
+                                                        tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    notes = tmp_path / "harbour-log.txt"
+    notes.write_text("The harbour master of Port Elwin logged forty-two ferries in March.", encoding="utf-8")
+    doc_id = ui_services.ingestor.ingest([notes]).document_ids[0]
+    context, page, _ = _open(browser, ui_server)
+    try:
+        expect(page.locator("#scope-status")).to_have_text("Asking: all documents")
+        page.locator("#scope").get_by_text("Choose documents to ask").click()
+        page.locator("#scope-docs input").click()
+        page.get_by_role("option", name="harbour-log.txt").click()
+        expect(page.locator("#scope-status")).to_have_text("Asking: 1 document: harbour-log.txt", timeout=TIMEOUT_MS)
+
+        # the article answers this when every document is asked (first test); scoped, it is never cited
+        korea = _ask(page, "What did South Korea do in response?")
+        assert all("harbour-log.txt" in name for name in _cited(korea)), _cited(korea)
+        ferries = _ask(page, "How many ferries did the harbour master log?")
+        assert _cited(ferries) and all("harbour-log.txt" in name for name in _cited(ferries)), _cited(ferries)
+    finally:
+        context.close()
+        ui_services.ingestor.delete(doc_id)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from assistant.schema import Answer, Citation, DocumentInfo, Grounding, IngestFailure, IngestReport
+from assistant.schema import Answer, Citation, DocumentInfo, Grounding, IngestFailure, IngestReport, Passage
 from ui.render import (
+    answer_markdown,
     document_choices,
     document_rows,
     render_answer,
     render_error,
     render_ingest_report,
     render_partial,
+    render_passage,
     render_question,
+    render_scope,
 )
 
 
@@ -26,9 +29,10 @@ def _answer(**kw: object) -> Answer:
 
 def test_citations_are_numbered_expandable_sources_with_file_name_and_quote() -> None:
     html = render_answer(_answer(), "What did South Korea do?")
-    assert '<details class="ga-source"><summary><span class="ga-num">[1]</span> news.txt</summary>' in html
+    link = '<a class="ga-open" href="#cite:abc123:0:37" title="Open news.txt at this passage">'
+    assert f'<details class="ga-source"><summary><span class="ga-num">{link}[1]</a></span> news.txt</summary>' in html
     assert "<blockquote>The summoning of Russia&#x27;s ambassador.</blockquote>" in html
-    assert '<sup class="ga-cite">[1]</sup>' in html
+    assert f'<sup class="ga-cite">{link}[1]</a></sup>' in html
     assert "/d/" not in html  # the file name, not the server path
     assert "ga-abstain" not in html and "Searched for" not in html
 
@@ -86,3 +90,37 @@ def test_documents_table_rows_and_delete_choices() -> None:
     assert document_rows([doc]) == [["notes.txt", 5, "2025-11-25 17:18", "7c13dbb0ce6aad77"]]
     assert document_choices([doc]) == [("notes.txt (7c13dbb0)", "7c13dbb0ce6aad77")]
     assert document_rows([doc.model_copy(update={"ingested_at": "unknown"})])[0][2] == "unknown"
+
+
+# -- issue 12: viewer, footer, copy-as-Markdown, scope line --------------------------------------
+
+def test_footer_shows_time_and_backend_and_carries_the_markdown() -> None:
+    html = render_answer(_answer(backend="extractive"), "q", seconds=2.34)
+    assert '<div class="ga-meta"><span>2.3 s · extractive, no LLM</span>' in html
+    assert '<button class="ga-copy" type="button"' in html
+    assert "\n" not in html and "**Sources**&#10;&#10;- [1] news.txt" in html
+    assert answer_markdown(_answer()) == ("Seoul summoned the ambassador. [1]\n\n**Sources**\n\n"
+                                          "- [1] news.txt: \u201cThe summoning of Russia's ambassador.\u201d\n")
+    assert answer_markdown(_answer(citations=[])) == "Seoul summoned the ambassador. [1]"
+
+
+def test_viewer_marks_the_quote_escapes_the_document_and_shows_the_page() -> None:
+    text = "<b>Before</b> paragraph.\n\nThe <quote> here.\n\nAfter."
+    start = text.index("The <quote>")
+    p = Passage(document_id="d", source="/srv/report.pdf", title="Report", chars=len(text) + 10, start=start,
+                end=start + 11, context_start=0, context_end=len(text), text=text, quote=text[start:start + 11],
+                page=2, page_start=start, page_end=len(text), page_text=text[start:])
+    html = render_passage(p)
+    assert '<mark id="ga-quote">The &lt;quote&gt;</mark>' in html and "<b>" not in html
+    assert "&lt;b&gt;Before&lt;/b&gt; paragraph.\n\n<mark" in html  # paragraphs keep their breaks
+    assert "<h3>report.pdf</h3>" in html and "page 2 &middot;" in html and "Whole page 2" in html
+    assert html.count("<mark") == 2
+    assert "&hellip; " not in html and "After. &hellip;</div>" in html  # starts at 0, more text after
+
+
+def test_scope_line() -> None:
+    doc = DocumentInfo(id="a", source="/x/a.txt", title="", chunks=1, version="v", ingested_at="")
+    assert "Asking: <strong>all documents</strong>" in render_scope(None)
+    assert "Asking: <strong>2 documents</strong>: a.txt, b.pdf" in render_scope(
+        [doc, doc.model_copy(update={"source": "/y/b.pdf"})])
+    assert "no documents matching &ldquo;&lt;i&gt;&rdquo;" in render_scope([], "<i>")

@@ -46,7 +46,7 @@ async def test_openapi_lists_every_endpoint(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert set(paths) == {"/healthz", "/readyz", "/v1/ask", "/v1/ask/stream", "/v1/chat/completions",
-                          "/v1/documents", "/v1/documents/{doc_id}"}
+                          "/v1/documents", "/v1/documents/{doc_id}", "/v1/documents/{doc_id}/text"}
     assert "multipart/form-data" in paths["/v1/documents"]["post"]["requestBody"]["content"]
 
 
