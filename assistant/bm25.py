@@ -220,13 +220,14 @@ class BM25Index:
                     keep[starts[s] + start : starts[s] + end] = True
             scores[~keep] = 0.0
         hits = np.flatnonzero(scores)
-        if len(hits) > n:
-            hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
+        if len(hits) > n:  # the n best and every tie of the n-th, so that ties are broken by id below
+            cut = -np.partition(-scores[hits], n - 1)[n - 1]
+            hits = hits[scores[hits] >= cut]
         shard_no = np.searchsorted(starts, hits, side="right") - 1
         found = [(float(scores[i]), self.shards[s].ids[i - starts[s]])
                  for i, s in zip(hits.tolist(), shard_no.tolist(), strict=True)]
         found.sort(key=lambda x: (-x[0], x[1]))
-        return found
+        return found[:n]
 
     def _idf(self, df: int) -> float:
         return math.log(1 + (self.n_chunks - df + 0.5) / (df + 0.5))

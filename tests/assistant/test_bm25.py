@@ -80,3 +80,17 @@ def test_real_text_terms() -> None:
             "b": [("b:v:0", content_terms("Quarterly revenue grew by 14 percent."))]}
     index = BM25Index.build(docs)
     assert index.top(content_terms("zebrafish in Lisbon"), 5)[0][1] == "a:v:0"
+
+
+def test_shards_follow_the_corpus_size() -> None:
+    from assistant.bm25 import SHARD_CHUNKS
+
+    small = BM25Index.build({"d": [("d:v:0", ["w1"])]})
+    assert len(small.shards) == 1 and not small.wants_reshard
+    added = {f"g{i}": [(f"g{i}:v:{n}", ["w2"] * (1 + n % 3)) for n in range(100)]
+             for i in range(2 * SHARD_CHUNKS // 100 + 1)}
+    grown = small.update(added=added)
+    assert grown.wants_reshard, "past twice its shards' size: the retriever rebuilds it with more shards"
+    rebuilt = BM25Index.build({"d": [("d:v:0", ["w1"])], **added})
+    assert len(rebuilt.shards) == 3 and not rebuilt.wants_reshard
+    assert rebuilt.top(["w2", "w1"], 5) == grown.top(["w2", "w1"], 5)
