@@ -1,4 +1,5 @@
-"""Test helper: a real uvicorn server for an ASGI app, in a daemon thread on 127.0.0.1."""
+"""Test helpers: a real uvicorn server for an ASGI app in a daemon thread (``serve_in_thread``), and
+API workers as separate ``assistant serve --no-ui`` processes (``api_workers``), all on 127.0.0.1."""
 
 from __future__ import annotations
 
