@@ -10,12 +10,13 @@ import argparse
 import json
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, BadRequest
 
 if TYPE_CHECKING:
     from assistant.services import Services
@@ -36,6 +37,10 @@ def _services(args: argparse.Namespace) -> Services:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     services = _services(args)
+    if args.watch:
+        if args.json:
+            raise BadRequest("--watch prints one line per change and cannot be combined with --json")
+        return _watch(services, [Path(p) for p in args.paths], progress=sys.stderr.isatty())
     if args.if_empty and services.store.docs():
         print("the index already has documents; nothing to do (--if-empty)")
         return 0
@@ -51,6 +56,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for f in report.failures:
             print(f"  failed: {f.path}: {f.reason}", file=sys.stderr)
     return EXIT_FAILED_FILES if report.failures else 0
+
+
+def _watch(services: Services, paths: list[Path], *, progress: bool) -> int:
+    """``assistant ingest PATH --watch``: a full pass, then one line per change until Ctrl-C."""
+    watcher = services.folder_watcher(paths, emit=_print_line)
+    names = ", ".join(str(p) for p in paths)
+    print(f"watching {names} (changes applied after {watcher.debounce_ms} ms of quiet); Ctrl-C to stop", flush=True)
+    try:
+        watcher.run(progress=progress)
+    except KeyboardInterrupt:
+        pass
+    print("stopped watching: everything committed so far is kept", flush=True)
+    return 0
+
+
+def _print_line(line: str) -> None:
+    print(f"{datetime.now():%H:%M:%S} {line}", flush=True)
 
 
 def cmd_documents(args: argparse.Namespace) -> int:
@@ -79,7 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from assistant.api.app import create_app
 
     services = _services(args)
-    app = create_app(services, ui=not args.no_ui)
+    watch = [Path(p) for p in args.watch or []]
+    app = create_app(services, ui=not args.no_ui, watch=watch, on_watch_line=_print_line)
     if services.settings.llm.backend == "local":  # load the model now, not on the first question
         threading.Thread(target=_warm_up, args=(services,), daemon=True).start()
     print(f"serving the chat at http://{args.host}:{args.port}/  (API under /v1, docs at /docs)", flush=True)
@@ -102,6 +125,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_cli(args)
 
 
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from assistant.feedback import FeedbackStore
+    from assistant.settings import Settings
+    from evals.feedback import export_lines
+
+    settings = Settings()
+    records = FeedbackStore(settings.feedback_path).records()
+    lines = export_lines(records)
+    text = "".join(line + "\n" for line in lines)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    print(f"{len(lines)} eval case(s) from {len(records)} vote(s) in {settings.feedback_path}"
+          + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
@@ -115,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="remove documents whose files are gone from the given folders")
     p.add_argument("--json", action="store_true", help="print one JSON summary, no progress bar")
     p.add_argument("--if-empty", action="store_true", help="do nothing if the index already has documents")
+    p.add_argument("--watch", action="store_true",
+                   help="then keep the folders in sync: apply every add/change/delete (one line each) until Ctrl-C")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("documents", help="list the indexed documents")
@@ -132,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--backend", choices=["local", "openai", "extractive"], help="override ASSISTANT_LLM__BACKEND")
     p.add_argument("--no-ui", action="store_true", help="the REST API only (a headless worker behind a load balancer)")
+    p.add_argument("--watch", action="append", metavar="PATH",
+                   help="keep this folder in sync with the index while serving (repeatable)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="run the grounding evals (see evals/README.md)")
@@ -143,14 +188,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-limit", type=int, default=None,
                    help="CLAP NQ: generate answers for at most N answerable + N unanswerable questions (retrieval and "
                         "abstention still cover all); default 25 with --backend local, else 0 = no cap")
-    p.add_argument("--datasets", nargs="+", choices=["sample", "clapnq", "clapnq-lgo", "instances"], default=None,
-                   help="default: all four (see evals/README.md)")
+    p.add_argument("--datasets", "--dataset", nargs="+", default=None,
+                   choices=["sample", "clapnq", "clapnq-lgo", "instances", "feedback"],
+                   help="default: the first four (see evals/README.md); feedback: your stored votes, replayed on "
+                        "your index")
+    p.add_argument("--feedback-file", metavar="FILE", default=None,
+                   help="with --dataset feedback: replay this exported dataset instead of the stored votes")
     p.add_argument("--no-gate", action="store_true", help="report only; do not fail on thresholds")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--judge-url", default="", help="optional LLM judge: an OpenAI-compatible base URL (off by default)")
     p.add_argument("--judge-model", default="", help="the judge's model name")
     p.add_argument("--judge-key-env", default="", metavar="NAME", help="environment variable holding the judge's API key")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("feedback", help="the votes stored on answers (see README, Feedback)")
+    fsub = p.add_subparsers(dest="feedback_command", required=True)
+    e = fsub.add_parser("export", help="write the votes as a JSONL eval dataset (the evals/data format)")
+    e.add_argument("--out", metavar="FILE", default=None, help="write here instead of to stdout")
+    e.set_defaults(func=cmd_feedback_export)
     return parser
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +61,13 @@ class Prepared:
     p_answerable: float  # the abstention model's estimate
     abstain: bool
     notices: list[str] = field(default_factory=list)
+    history: list[ChatTurn] = field(default_factory=list)
+    generation: int = 0  # the index's commit generation the answer was made from
+
+
+# Called with every final Answer (question, history, answer, index generation): ``Services`` passes
+# ``RecentAnswers.remember`` so that feedback can name an answer by its id alone.
+AnswerListener = Callable[[str, list[ChatTurn], Answer, int], None]
 
 
 class AnswerEngine:
@@ -69,7 +76,8 @@ class AnswerEngine:
     def __init__(self, *, embedder: Embedder, store: ChromaStore, retriever: HybridRetriever,
                  selector: EvidenceSelector, verifier: GroundingVerifier, abstention: AbstentionModel,
                  llm: LLM | None, evidence_k: int = 3, max_tokens: int = 256,
-                 max_question_chars: int = 2000, llm_timeout_s: float | None = None) -> None:
+                 max_question_chars: int = 2000, llm_timeout_s: float | None = None,
+                 on_answer: AnswerListener | None = None) -> None:
         self.embedder = embedder
         self.store = store
         self.retriever = retriever
@@ -81,6 +89,7 @@ class AnswerEngine:
         self.max_tokens = max_tokens
         self.max_question_chars = max_question_chars
         self.llm_timeout_s = llm_timeout_s  # a model silent for this long counts as failed
+        self.on_answer = on_answer
 
     # -- the three entry points ---------------------------------------------------------------
     def ask(self, question: str, history: list[ChatTurn] | None = None,
@@ -100,6 +109,12 @@ class AnswerEngine:
                document_ids: list[str] | None = None) -> Iterator[str | Answer]:
         """Yield answer tokens as they are generated, then the final verified ``Answer``."""
         prep = self.prepare(question, history, document_ids)
+        for item in self._generate(prep):
+            if isinstance(item, Answer) and self.on_answer is not None:
+                self.on_answer(prep.question, prep.history, item, prep.generation)
+            yield item
+
+    def _generate(self, prep: Prepared) -> Iterator[str | Answer]:
         if prep.abstain:
             yield self.abstention_answer(prep)
             return
@@ -132,12 +147,14 @@ class AnswerEngine:
         analysis = analyze_question(query)
         qvec = self.embedder.embed([query])[0]
         chunks = self.retriever.retrieve(query, document_ids=document_ids, query_vector=qvec)
+        generation = self.retriever.generation  # of the snapshot just searched (no extra read)
         texts = self.store.doc_texts(c.document_id for c in chunks)
         evidence = self.selector.select(query, qvec, chunks, texts, k=self.evidence_k, bonus=window_bonus(analysis))
         features = (retrieval_features(chunks, self.retriever.coverage(query, chunks), evidence)
                     + reading_features(analysis, evidence[0].text if evidence else None))
         return Prepared(question, query, analysis, chunks, evidence, features, self.abstention.probability(features),
-                        abstain=self.abstention.abstain(features) or not evidence)
+                        abstain=self.abstention.abstain(features) or not evidence, history=list(history or []),
+                        generation=generation)
 
     def condense(self, question: str, history: list[ChatTurn]) -> str:
         """A standalone question from a follow-up and the conversation before it."""

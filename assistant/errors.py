@@ -95,3 +95,17 @@ class RangeOutOfBounds(InvalidRange):
     """A slice that ends past the end of the document's text."""
 
     code = "range_out_of_bounds"
+
+
+class AnswerNotFound(AssistantError):
+    """Feedback names an answer id this server does not remember (unknown, or too old)."""
+
+    code = "answer_not_found"
+    status = 404
+
+
+class PassageNotFound(AssistantError):
+    """Feedback names a "right passage" that is not in the indexed documents."""
+
+    code = "passage_not_found"
+    status = 422

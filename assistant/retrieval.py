@@ -92,6 +92,12 @@ class HybridRetriever:
                 self._snap = snap
             return snap
 
+    @property
+    def generation(self) -> int:
+        """The commit generation of the last snapshot searched (0 before the first search)."""
+        snap = self._snap
+        return snap.generation if snap is not None else 0
+
     def build(self, generation: int) -> Snapshot:
         """A snapshot from a full, paged read of the store (first query; tests compare updates with it)."""
         live = {d.id: d.version for d in self.store.docs().values()}

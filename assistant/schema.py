@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -54,6 +55,8 @@ class Answer(BaseModel):
     query: str
     notice: str | None = Field(None, description="Set when the answer degraded (e.g. LLM failed -> extractive)")
     backend: str = Field("", description="What wrote the answer: local, openai, fake, extractive or abstain")
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex,
+                    description="This answer's id (uuid4 hex): send it to POST /v1/feedback to vote on the answer")
 
     def to_json(self) -> str:
         """The Answer JSON, byte for byte what ``POST /v1/ask`` returns and ``assistant ask --json`` prints."""

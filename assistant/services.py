@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from pathlib import Path
 
 from assistant.abstain import AbstentionModel
 from assistant.engine import AnswerEngine
 from assistant.evidence import EvidenceSelector
+from assistant.feedback import FeedbackService, FeedbackStore, RecentAnswers
 from assistant.llm import LLM, build_llm
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
@@ -30,6 +32,7 @@ from assistant.verify import GroundingVerifier
 from ingest.embedder import Embedder, build_embedder
 from ingest.pipeline import IngestService
 from ingest.store import ChromaStore
+from ingest.watch import FolderWatcher, LogLine
 
 
 class Services:
@@ -40,6 +43,7 @@ class Services:
         self._store = store
         self._llm = llm
         self._lock = threading.Lock()
+        self.recent_answers = RecentAnswers(settings.feedback.recent_answers)
 
     @property
     def embedder(self) -> Embedder:
@@ -81,5 +85,14 @@ class Services:
             abstention=AbstentionModel.load(s.retrieval.abstain_threshold),
             llm=self.llm, evidence_k=s.retrieval.evidence_k, max_tokens=s.llm.max_tokens,
             max_question_chars=s.max_question_chars, llm_timeout_s=s.llm.timeout_s,
+            on_answer=self.recent_answers.remember,
         )
+
+    @cached_property
+    def feedback(self) -> FeedbackService:
+        return FeedbackService(self.recent_answers, FeedbackStore(self.settings.feedback_path), self.store)
+
+    def folder_watcher(self, paths: list[Path], emit: LogLine | None = None) -> FolderWatcher:
+        """A watcher that keeps the index in sync with ``paths`` (folders); see ``ingest.watch``."""
+        return FolderWatcher(self.ingestor, paths, debounce_ms=self.settings.watch.debounce_ms, emit=emit)
 

@@ -94,6 +94,22 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class WatchSettings(BaseModel):
+    debounce_ms: int = Field(
+        500, ge=10, le=60_000,
+        description="`--watch`: apply a batch of file changes once no new change arrived for this long "
+                    "(and at the latest 10x this long after the first)",
+    )
+
+
+class FeedbackSettings(BaseModel):
+    path: Path | None = Field(None, description="The feedback JSONL file; empty = data_dir/feedback.jsonl")
+    recent_answers: int = Field(
+        1000, ge=1, le=1_000_000,
+        description="Answers remembered (per process) so that feedback can name them by id alone",
+    )
+
+
 class Settings(BaseSettings):
     """All configuration. Build with ``Settings()`` (reads the environment) or pass values directly."""
 
@@ -108,6 +124,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     llm: LLMSettings = LLMSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    watch: WatchSettings = WatchSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
     api_key: SecretStr = Field(SecretStr(""), description="When set, /v1 requires Authorization: Bearer <key> and the UI a sign-in with it")
     ui_session_hours: float = Field(12.0, gt=0, le=24 * 30,
                                     description="How long a UI sign-in (with api_key) lasts")
@@ -130,6 +148,10 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.feedback.path or self.data_dir / "feedback.jsonl"
 
     @property
     def model_cache_dir(self) -> Path:

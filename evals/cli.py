@@ -32,7 +32,8 @@ def run_cli(args: argparse.Namespace) -> int:
     datasets = tuple(getattr(args, "datasets", None) or DATASETS)
     result = run_suite(args.suite, args.backend, Path(args.report), datasets=datasets, limit=args.limit,
                        answer_limit=getattr(args, "answer_limit", None), judge=judge,
-                       progress=not getattr(args, "no_progress", False))
+                       progress=not getattr(args, "no_progress", False),
+                       feedback_file=Path(args.feedback_file) if getattr(args, "feedback_file", None) else None)
     thresholds = load_thresholds().get(args.suite, {})
     if getattr(args, "no_gate", False):
         thresholds = {}

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from assistant.settings import Settings
 from evals.clapnq import ClapItem, load_clapnq, write_corpus
 
 SAMPLE_QUESTIONS = "sample_questions.jsonl"
@@ -49,6 +50,8 @@ class EvalItem:
     follows: str = ""  # id of the question whose turn this follow-up needs
     kind: str = ""  # free-text label of unanswerable sample questions (false premise, off-topic, ...)
     exclude: tuple[str, ...] = ()  # corpus file names left out of the index for this question
+    history: tuple[tuple[str, str], ...] = ()  # (role, content) turns before the question (feedback cases)
+    gold_document: str = ""  # the document id of the gold passage, when known (feedback cases)
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Dataset:
     corpus_writer: Callable[[Path], list[Path]]  # writes the corpus under a folder; returns the paths to ingest
     notes: list[str] = field(default_factory=list)
     index: str = ""  # the index (data dir and collection) to build or share; default: the dataset's name
+    settings: Settings | None = None  # replay on this existing index instead (nothing is ingested into it)
 
     @property
     def index_name(self) -> str:

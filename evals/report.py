@@ -23,7 +23,7 @@ Thresholds = Mapping[str, Mapping[str, float]]  # dataset -> bounds, as ``evals.
 
 SHOWN = ("citation_validity", "citation_support", "citation_hit", "facts_recall", "f1", "abstention_precision",
          "abstention_recall", "false_abstention_rate", "recall_at_1", "recall_at_5", "mrr", "engine_grounding",
-         "judge_faithfulness", "seconds_per_answer", "questions", "answered")
+         "judge_faithfulness", "regressions", "seconds_per_answer", "questions", "answered")
 CHARTED = ("citation_validity", "citation_support", "citation_hit", "facts_recall", "f1", "abstention_precision",
            "abstention_recall", "false_abstention_rate", "recall_at_1", "recall_at_5", "mrr")
 

@@ -70,6 +70,13 @@ class SuiteResult:
 FACTS_DATASETS = ("sample", "instances")
 
 
+def regressed(q: QuestionResult) -> bool:
+    """A feedback case fails: an answerable one abstains or misses its passage; an unanswerable one answers."""
+    if not q.answerable:
+        return not q.abstained
+    return q.abstained or q.scores.get("citation_hit") is not True
+
+
 def aggregate(results: list[QuestionResult], name: str) -> Metrics:
     answerable = [q for q in results if q.answerable]
     answered = [q for q in results if q.answered and not q.abstained]
@@ -89,6 +96,8 @@ def aggregate(results: list[QuestionResult], name: str) -> Metrics:
         out["f1"] = m.mean(q.score("f1") for q in answered_answerable)
     out.update(m.abstention_scores([(q.answerable, q.abstained) for q in results]))
     out.update(m.retrieval_scores([q.gold_rank for q in answerable]) if answerable else {})
+    if name == "feedback":  # every case is a regression test: count the ones that fail their expectation
+        out["regressions"] = sum(q.answered and regressed(q) for q in results)
     out["engine_grounding"] = m.mean(q.score("engine_grounding") for q in answered)
     judged = [q.score("judge_faithfulness") for q in answered]
     if any(j is not None for j in judged):

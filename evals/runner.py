@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from assistant.schema import Answer, ChatTurn
+from assistant.schema import Answer, ChatTurn, IngestReport
 from assistant.services import Services
 from assistant.settings import ChromaSettings, LLMSettings, Settings
 from evals import metrics as m
@@ -44,12 +44,16 @@ LOCAL_ANSWER_CAP = 25  # per class (answerable / unanswerable) for CLAP NQ with 
 DocText = Callable[[str], str]  # document id -> its full text (ChromaStore.doc_text)
 
 
-def _services(name: str, backend: str, root: Path, llm: LLM | None, embedder: Embedder | None) -> Services:
-    """The engine's ``Services`` for dataset ``name``: its own data dir and collection under ``root``.
-    ``embedder`` and ``llm``, when given, are shared with the other datasets' services."""
-    settings = Settings(data_dir=root / "index" / name)
+def _services(name: str, backend: str, root: Path, llm: LLM | None, embedder: Embedder | None,
+              settings: Settings | None = None) -> Services:
+    """The engine's ``Services`` for dataset ``name``: its own data dir and collection under ``root`` (or the
+    existing index of ``settings``). ``embedder`` and ``llm``, when given, are shared with the other datasets'."""
+    if settings is not None:
+        settings = settings.model_copy()
+    else:
+        settings = Settings(data_dir=root / "index" / name)
+        settings.chroma = ChromaSettings.model_validate({**settings.chroma.model_dump(), "collection": f"eval-{name}"})
     settings.llm = LLMSettings.model_validate({**settings.llm.model_dump(), "backend": backend})
-    settings.chroma = ChromaSettings.model_validate({**settings.chroma.model_dump(), "collection": f"eval-{name}"})
     return Services(settings, embedder=embedder, llm=llm)
 
 
@@ -60,7 +64,7 @@ def shared_services(datasets: list[Dataset], backend: str, root: Path, llm: LLM 
     by_index: dict[str, Services] = {}
     for ds in datasets:
         if ds.index_name not in by_index:
-            services = _services(ds.index_name, backend, root, llm, embedder)
+            services = _services(ds.index_name, backend, root, llm, embedder, ds.settings)
             embedder, llm = services.embedder, services.llm
             by_index[ds.index_name] = services
         yield ds, by_index[ds.index_name]
@@ -73,7 +77,7 @@ def _answer_plan(ds: Dataset, limit: int, answer_limit: int | None) -> tuple[lis
         una = [i.id for i in items if not i.answerable][: limit // 2]
         keep = set(ans + una)
         items = [i for i in items if i.id in keep]
-    if answer_limit is None or ds.name == "sample":
+    if answer_limit is None or ds.name in ("sample", "feedback"):
         return items, {i.id for i in items}
     answer = [i.id for i in items if i.answerable][:answer_limit] + [i.id for i in items if not i.answerable][:answer_limit]
     return items, set(answer)
@@ -91,6 +95,8 @@ def document_scope(services: Services) -> Callable[[EvalItem], list[str] | None]
 
 def follow_up_history(ds: Dataset, item: EvalItem, answers: dict[str, str]) -> list[ChatTurn]:
     """The conversation a follow-up is asked in: the question it follows and the engine's answer to it."""
+    if item.history:
+        return [ChatTurn.model_validate({"role": role, "content": content}) for role, content in item.history]
     if not item.follows:
         return []
     parent = next(i for i in ds.items if i.id == item.follows)
@@ -102,7 +108,7 @@ def run_dataset(ds: Dataset, services: Services, *, limit: int = 0, answer_limit
                 judge: m.LLMJudge | None = None, progress: bool = True) -> DatasetResult:
     root = services.settings.data_dir
     corpus = ds.corpus_writer(root / "corpus")
-    report = services.ingestor.ingest(corpus)
+    report = services.ingestor.ingest(corpus) if corpus else IngestReport()  # no corpus: an existing index
     if report.failures:
         raise RuntimeError(f"{ds.name}: ingest failed for {[f.path for f in report.failures]}")
     engine = services.engine
@@ -181,18 +187,31 @@ def _judge_outcome(q: QuestionResult) -> None:
         q.failures.append("gold passage not retrieved in the top 5")
 
 
+def _datasets(suite: str, names: tuple[str, ...], settings: Settings | None, feedback_file: Path | None
+              ) -> list[Dataset]:
+    from evals.feedback import NAME, feedback_dataset
+
+    built = load_datasets(suite, tuple(n for n in names if n != NAME))
+    if NAME in names:
+        built.append(feedback_dataset(settings or Settings(), feedback_file))
+    return built
+
+
 def run_suite(suite: str, backend: str, report_dir: Path, *, datasets: tuple[str, ...] = tuple(DATASETS),
               limit: int = 0, answer_limit: int | None = None, llm: LLM | None = None, embedder: Embedder | None = None,
-              judge: m.LLMJudge | None = None, progress: bool = True) -> SuiteResult:
+              judge: m.LLMJudge | None = None, progress: bool = True,
+              settings: Settings | None = None, feedback_file: Path | None = None) -> SuiteResult:
     """Run ``suite`` in-process and return every metric and question (no gate, no files written
     except the indexes under ``report_dir/index``). ``answer_limit=None`` means: cap CLAP NQ at
-    ``LOCAL_ANSWER_CAP`` per class for the local LLM, no cap otherwise; 0 means no cap."""
+    ``LOCAL_ANSWER_CAP`` per class for the local LLM, no cap otherwise; 0 means no cap. The ``feedback``
+    dataset replays the votes stored under ``settings`` (default: ``Settings()``), or the exported dataset
+    ``feedback_file``, on the index of ``settings``."""
     started = time.perf_counter()
     if answer_limit is None:
         answer_limit = LOCAL_ANSWER_CAP if backend == "local" else 0
     report_dir = Path(report_dir)
     out: list[DatasetResult] = []
-    for ds, services in shared_services(load_datasets(suite, datasets), backend, report_dir, llm, embedder):
+    for ds, services in shared_services(_datasets(suite, datasets, settings, feedback_file), backend, report_dir, llm, embedder):
         out.append(run_dataset(ds, services, limit=limit, answer_limit=answer_limit or None,
                                judge=judge, progress=progress))
     options: dict[str, object] = {"datasets": list(datasets), "limit": limit, "answer_limit": answer_limit, "judge": judge is not None}

@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -91,17 +92,25 @@ class IngestService:
         self.chunker = Chunker(embedder.count_tokens, chunk.size, chunk.overlap)
         fingerprint = f"{embedder.model_name}|{self.chunker.size}|{chunk.overlap}|v1"
         self._fingerprint = fingerprint.encode()
+        # One writer at a time in this process (uploads, the folder watcher, deletes): a run's final
+        # sweep must never see another run's chunks written but not yet committed.
+        self._write_lock = threading.RLock()
 
     # -- public -------------------------------------------------------------------------------
     def document_id(self, path: Path, root: Path | None = None) -> str:
         """The id ``ingest`` gives ``path`` found under ``root`` (default: the file's own folder)."""
         return document_id(path_key(path, root), self.store.name)
 
-    def ingest(self, paths: Iterable[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
+    def ingest(self, paths: Iterable[Path], *, prune: bool = False, progress: bool = False,
+               within: Iterable[Path] = ()) -> IngestReport:
+        """Ingest files and folders. A file below one of the ``within`` folders is keyed relative to that
+        folder (the folder watcher passes its watched folders, so a changed file keeps its id)."""
         paths = [Path(p) for p in paths]
-        report = IngestReport()
-        return self._ingest(self._discover(paths, report), report, prune_roots=[p for p in paths if p.is_dir()]
-                            if prune else [], progress=progress)
+        with self._write_lock:
+            report = IngestReport()
+            files = self._discover(paths, report, [Path(w) for w in within])
+            return self._ingest(files, report, prune_roots=[p for p in paths if p.is_dir()] if prune else [],
+                                progress=progress)
 
     def _ingest(self, files: list[tuple[Path, str]], report: IngestReport, *, prune_roots: list[Path],
                 progress: bool = False) -> IngestReport:
@@ -154,7 +163,8 @@ class IngestService:
             target.write_bytes(data)
             saved.append((target, f"uploads:{clean}"))
         unique = list(dict(saved).items())  # the same name twice: one document, the last bytes
-        inner = self._ingest(unique, IngestReport(), prune_roots=[]) if unique else IngestReport()
+        with self._write_lock:
+            inner = self._ingest(unique, IngestReport(), prune_roots=[]) if unique else IngestReport()
         for failure in inner.failures:  # keep nothing that failed; never show server paths to clients
             path = Path(failure.path)
             old = previous.get(path)
@@ -172,7 +182,8 @@ class IngestService:
         return sorted(self.store.docs().values(), key=lambda d: d.source)
 
     def delete(self, doc_id: str) -> int:
-        return self.store.delete_document(doc_id)
+        with self._write_lock:
+            return self.store.delete_document(doc_id)
 
     def document(self, doc_id: str) -> DocumentInfo:
         """One document's metadata; ``DocumentNotFound`` (404) for an unknown id."""
@@ -188,8 +199,15 @@ class IngestService:
         return passage
 
     # -- steps --------------------------------------------------------------------------------
-    def _discover(self, paths: list[Path], report: IngestReport) -> list[tuple[Path, str]]:
+    def _discover(self, paths: list[Path], report: IngestReport, within: list[Path]) -> list[tuple[Path, str]]:
         """Every file to ingest with its key (see ``path_key``), each file and each key once."""
+        anchors = [w.resolve() for w in within]
+
+        def key_of(p: Path, root: Path | None) -> str:
+            r = p.resolve()
+            anchor = next((a for a in anchors if a in r.parents), None)
+            return path_key(r, anchor) if anchor is not None else path_key(p, root)
+
         files: list[tuple[Path, str]] = []
         for root in paths:
             if root.is_dir():
@@ -199,9 +217,9 @@ class IngestService:
                     if (p.is_file() or p.is_symlink() and not p.exists()) and not any(
                         part.startswith(".") for part in rel
                     ):
-                        files.append((p, path_key(p, root)))
+                        files.append((p, key_of(p, root)))
             elif root.is_file():
-                files.append((root, path_key(root)))
+                files.append((root, key_of(root, None)))
             else:
                 self._fail(report, root, BadDocument("no such file or directory"))
         seen: set[Path] = set()

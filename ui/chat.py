@@ -164,7 +164,7 @@ def reply(services: Services, question: str, chat: list[Message], history: list[
         for item in services.engine.stream(question, turns, document_ids):
             if isinstance(item, Answer):
                 history = [*(history or []), {"role": "user", "content": question},
-                           {"role": "assistant", "content": item.answer}]
+                           {"role": "assistant", "content": item.answer, "answer_id": item.id}]
                 seconds = time.perf_counter() - started
                 yield [*chat, _bot(render_answer(item, question, seconds))], history, ""
             else:
@@ -234,7 +234,7 @@ def build_ui(services: Services) -> gr.Blocks:
                                               max_lines=1)
                 chatbot = gr.Chatbot(
                     elem_id="chat", show_label=False, height=600, layout="bubble", latex_delimiters=[],
-                    buttons=[], feedback_options=None, group_consecutive_messages=False,
+                    buttons=[], feedback_options=FEEDBACK_OPTIONS, group_consecutive_messages=False,
                     placeholder="<strong>Ask about your documents.</strong><br>Answers cite their sources; "
                                 "click a [n] to read it in the document.",
                 )
@@ -244,6 +244,7 @@ def build_ui(services: Services) -> gr.Blocks:
                         placeholder="Ask a question, e.g. What did South Korea do in response?",
                     )
                     send = gr.Button("Ask", elem_id="ask", variant="primary", scale=1, min_width=80)
+                add_feedback(services, chatbot, chat_state, history)
                 with gr.Row():
                     gr.Examples(EXAMPLES, inputs=question, label="Try")
                     new_chat = gr.Button("New chat", elem_id="new-chat", size="sm", variant="secondary",
@@ -287,6 +288,8 @@ def build_ui(services: Services) -> gr.Blocks:
         question.submit(fn=on_ask, inputs=ask_in, outputs=ask_out, show_progress="hidden")
         send.click(fn=on_ask, inputs=ask_in, outputs=ask_out, show_progress="hidden")
         new_chat.click(lambda: ([], [], [], ""), None, [chat_state, history, chatbot, question], queue=False)
+        # the chat's own trash button clears the displayed messages: forget the session's history too
+        chatbot.clear(lambda: ([], []), None, [chat_state, history], queue=False)
         files.upload(on_upload, files, [report, files]).then(on_refresh, None, [table, chosen, status])
         remove.click(on_delete, chosen, report).then(on_refresh, None, [table, chosen, status])
         demo.load(on_refresh, None, [table, chosen, status])
@@ -311,6 +314,81 @@ def build_ui(services: Services) -> gr.Blocks:
                      show_progress="hidden")
         demo.load(None, js=PAGE_JS)
     return demo
+
+
+# -- feedback: thumbs up/down on every answer, and an optional note ------------------------------------
+# Kept apart from the chat above: ``reply`` only tags each answer turn of ``history`` with its ``answer_id``.
+
+FEEDBACK_OPTIONS = ("Like", "Dislike")  # Gradio renders exactly these two as thumbs
+VOTE_THANKS = {"up": "Thanks: your thumbs-up is stored.", "down": "Thanks: your thumbs-down is stored."}
+NOTE_LABEL = "What was wrong, or the right passage (paste it in quotes)"
+
+
+def index_answers(chat: list[Message], history: list[dict[str, str]], ids: dict[int, str] | None) -> dict[int, str]:
+    """Chat message index -> answer id, for the answers of this session (rebuilt as ``history`` changes)."""
+    known = {t["answer_id"] for t in history or [] if t.get("answer_id")}
+    ids = {i: a for i, a in (ids or {}).items() if a in known}  # "New chat" empties history: forget all
+    last = next((t["answer_id"] for t in reversed(history or []) if t.get("answer_id")), None)
+    if last and last not in ids.values() and chat and chat[-1].get("role") == "assistant":
+        ids[len(chat) - 1] = last
+    return ids
+
+
+def vote(services: Services, index: Any, liked: Any, ids: dict[int, str] | None, note: str
+         ) -> tuple[str, dict[str, str] | None]:
+    """Store a thumbs up (``liked`` True) or down (False) on the answer at chat ``index``, with the note
+    (a quoted passage in it, or the whole note, becomes the right passage when found in the documents).
+    Returns (status, the vote, for a note sent afterwards)."""
+    answer_id = (ids or {}).get(index if isinstance(index, int) else -1)
+    if answer_id is None:
+        return render_status("Only answers can be voted on.", error=True), None
+    if not isinstance(liked, bool):  # the thumb was clicked again: the stored vote stays
+        return render_status("The stored vote stays until you click a thumb again."), None
+    choice = "up" if liked else "down"
+    return _store_vote(services, answer_id, choice, note)
+
+
+def send_note(services: Services, last: dict[str, str] | None, note: str) -> tuple[str, dict[str, str] | None]:
+    """Store the note with the session's last vote (it replaces that vote's record)."""
+    if not last:
+        return render_status("Vote on an answer first (the thumbs under it).", error=True), None
+    if not (note or "").strip():
+        return render_status("Write what was wrong, or paste the right passage, first.", error=True), last
+    return _store_vote(services, last["answer_id"], last["vote"], note)
+
+
+def _store_vote(services: Services, answer_id: str, choice: str, note: str) -> tuple[str, dict[str, str] | None]:
+    try:
+        record = services.feedback.submit(answer_id, "up" if choice == "up" else "down", note or "",
+                                          passage_from_note=True)
+    except AssistantError as exc:
+        return render_status(exc.message, error=True), None
+    found = f" The right passage was found in {Path(record.passage.source).name}." if record.passage else ""
+    ask = " Add a note: what was wrong, or the right passage." if choice == "down" and not record.note else ""
+    return render_status(VOTE_THANKS[choice] + found + ask), {"answer_id": answer_id, "vote": choice}
+
+
+def add_feedback(services: Services, chatbot: gr.Chatbot, chat_state: gr.State, history: gr.State) -> None:
+    """The note box and status under the chat, and the events of the chat's thumbs."""
+    ids = gr.State({})  # chat message index -> answer id, for this session
+    last = gr.State(None)  # this session's last vote, for a note sent after it
+    with gr.Column(visible=False, elem_id="feedback") as box:
+        note = gr.Textbox(elem_id="feedback-note", label=NOTE_LABEL, max_lines=4)
+        with gr.Row(equal_height=False):
+            send = gr.Button("Send note", elem_id="feedback-send", size="sm", scale=0, min_width=110)
+            status = gr.HTML(elem_id="feedback-status")
+
+    def on_like(data: gr.LikeData, known: dict[int, str], text: str) -> tuple[Any, ...]:
+        html, vote_ = vote(services, data.index, data.liked, known, text)
+        return html, vote_, gr.Column(visible=True), ("" if vote_ and text else text)
+
+    def on_send(vote_: dict[str, str] | None, text: str) -> tuple[Any, ...]:
+        html, kept = send_note(services, vote_, text)
+        return html, kept, (text if "ga-error" in html else "")
+
+    history.change(index_answers, [chat_state, history, ids], ids, queue=False, show_progress="hidden")
+    chatbot.like(on_like, [ids, note], [status, last, box, note], queue=False, show_progress="hidden")
+    send.click(on_send, [last, note], [status, last, note], queue=False, show_progress="hidden")
 
 
 def mount_ui(app: FastAPI, services: Services, path: str = "/") -> FastAPI:

@@ -12,12 +12,16 @@ Everything is configured from ``services.settings`` here, at construction: beare
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 
-from assistant.api import routes_ask, routes_documents, routes_health, routes_openai
+from assistant.api import routes_ask, routes_documents, routes_feedback, routes_health, routes_openai
 from assistant.api.backpressure import GenerationGate
 from assistant.api.deps import require_api_key
 from assistant.api.errors import install_error_handlers
@@ -30,14 +34,32 @@ JSON_BODY_LIMIT = MiB
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def create_app(services: Services, *, ui: bool = True) -> FastAPI:
+def create_app(services: Services, *, ui: bool = True, watch: list[Path] | None = None,
+               on_watch_line: Callable[[str], None] | None = None) -> FastAPI:
+    """``watch``: folders kept in sync with the index by a background watcher that starts and stops
+    with the app's lifespan (``assistant serve --watch PATH``); ``on_watch_line`` gets its log lines."""
     settings = services.settings
+    # built now, so that a bad folder fails at start-up, not in the background
+    watcher = services.folder_watcher(watch, emit=on_watch_line) if watch else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if watcher is not None:
+            watcher.start()
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+
     app = FastAPI(
         title="Grounded assistant",
         summary="Answers from your own documents, with verified citations.",
         version="0.1.0",
         docs_url="/docs",
+        lifespan=lifespan,
     )
+    app.state.watcher = watcher
     app.state.services = services
     # back-pressure in front of the LLM (none for the extractive backend: answers take milliseconds)
     app.state.generation_gate = None if settings.llm.backend == "extractive" else GenerationGate(
@@ -53,7 +75,7 @@ def create_app(services: Services, *, ui: bool = True) -> FastAPI:
 
     app.include_router(routes_health.router)
     auth = [Depends(require_api_key)]
-    for feature in (routes_ask, routes_openai, routes_documents):
+    for feature in (routes_ask, routes_openai, routes_documents, routes_feedback):
         app.include_router(feature.router, prefix=API_PREFIX, dependencies=auth)
     # Unknown /v1 paths must get JSON errors even when the UI is mounted at "/" and would catch them.
     app.add_api_route(f"{API_PREFIX}/{{path:path}}", _api_not_found, include_in_schema=False,

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from assistant.feedback import PassageRef, Vote
 from assistant.schema import Answer, ChatTurn, Citation, Grounding, IngestReport
 
 MAX_HISTORY_TURNS = 50
@@ -120,13 +121,14 @@ class ChatCompletion(BaseModel):
     grounding: Grounding
     abstained: bool
     notice: str | None = None
+    answer_id: str = Field("", description="The answer's id, for POST /v1/feedback")
 
     @classmethod
     def from_answer(cls, answer: Answer, model: str) -> ChatCompletion:
         return cls(id=completion_id(), created=int(time.time()), model=model,
                    choices=[CompletionChoice(message=CompletionMessage(content=answer.answer))],
                    citations=answer.citations, grounding=answer.grounding, abstained=answer.abstained,
-                   notice=answer.notice)
+                   notice=answer.notice, answer_id=answer.id)
 
 
 def completion_id() -> str:
@@ -145,6 +147,24 @@ class DeleteResult(BaseModel):
     id: str
     deleted: bool = True
     chunks_removed: int
+
+
+# -- /v1/feedback ----------------------------------------------------------------------------------
+
+class FeedbackBody(BaseModel):
+    """``POST /v1/feedback``: a vote on an answer this server made, named by the answer's ``id``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"answer_id": "3f2c...", "vote": "down", "note": "wrong year",
+                                         "passage": {"quote": "The 2021 final was played in ..."}}]},
+    )
+
+    answer_id: str = Field(min_length=1, max_length=64)
+    vote: Vote
+    note: str = Field("", max_length=4000, description="What was wrong (free text)")
+    passage: PassageRef | None = Field(None, description="The right passage: a quote found in the indexed "
+                                                         "documents, or document_id with start and end")
 
 
 # -- health ----------------------------------------------------------------------------------------

@@ -83,4 +83,5 @@ async def _chunks(items: AsyncIterator[str | Answer], model: str) -> AsyncIterat
     for piece in _PIECES.findall(answer.answer):
         yield chunk({"content": piece})
     yield chunk({}, "stop", citations=[c.model_dump() for c in answer.citations],
-                grounding=answer.grounding.model_dump(), abstained=answer.abstained, notice=answer.notice)
+                grounding=answer.grounding.model_dump(), abstained=answer.abstained, notice=answer.notice,
+                answer_id=answer.id)

@@ -49,7 +49,9 @@ def test_reply_streams_tokens_then_replaces_them_with_the_verified_answer() -> N
     assert "ga-streaming" not in final_chat[-1]["content"] and "someone" not in final_chat[-1]["content"]
     assert [m["role"] for m in final_chat] == ["user", "assistant"]
     assert history == [{"role": "user", "content": "q"},
-                       {"role": "assistant", "content": "Seoul summoned the ambassador. [1]"}]
+                       {"role": "assistant", "content": "Seoul summoned the ambassador. [1]",
+                        "answer_id": updates[-1][1][-1]["answer_id"]}]
+    assert len(history[-1]["answer_id"]) == 32  # the answer's id, for the thumbs
     assert box == ""
 
 
@@ -123,3 +125,22 @@ def test_a_scope_that_matches_no_document_is_refused_without_asking() -> None:
     assert "No indexed document matches" in chat[-1]["content"] and engine.calls == [] and history == []
     *_, (chat, _, _) = reply(services, "q", [], [], {"ids": [], "prefix": "docs/"})
     assert engine.scopes == [["a1"]] and "ga-meta" in chat[-1]["content"]
+
+
+def test_answer_ids_follow_the_chat_for_the_thumbs() -> None:
+    """Each answer message's chat index maps to its answer id; errors get none; "New chat" forgets all."""
+    from ui.chat import index_answers, vote
+
+    chat = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}]
+    history = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1", "answer_id": "id1"}]
+    ids = index_answers(chat, history, {})
+    assert ids == {1: "id1"}
+    chat += [{"role": "user", "content": ""}, {"role": "assistant", "content": "error"}]  # history unchanged
+    assert index_answers(chat, history, ids) == {1: "id1"}
+    chat += [{"role": "user", "content": "q2"}, {"role": "assistant", "content": "a2"}]
+    history += [{"role": "user", "content": "q2"}, {"role": "assistant", "content": "a2", "answer_id": "id2"}]
+    ids = index_answers(chat, history, ids)
+    assert ids == {1: "id1", 5: "id2"}
+    assert index_answers([], [], ids) == {}
+    status, kept = vote(SimpleNamespace(), 3, False, ids, "")  # the error message: nothing to vote on
+    assert "Only answers can be voted on" in status and kept is None

@@ -138,6 +138,13 @@ def test_sessions_do_not_share_history(browser: Any, ui_server: str) -> None:
         answer = _ask(page_b, "And what did Russia say?")
         expect(answer.locator(".ga-query")).to_have_count(0)
         expect(page_b.locator("#chat .ga-answer")).to_have_count(1)
+
+        # the chat's own trash button forgets A's conversation too: the next question stands alone
+        page_a.locator("#chat button[aria-label='Clear']").click()
+        expect(page_a.locator("#chat .ga-answer")).to_have_count(0)
+        alone = _ask(page_a, "And what did Russia say?")
+        expect(alone.locator(".ga-query")).to_have_count(0)
+        expect(page_a.locator("#chat .ga-answer")).to_have_count(1)
     finally:
         first.close()
         second.close()
@@ -218,3 +225,34 @@ def test_scoped_question_cites_only_the_chosen_document(browser: Any, ui_server:
     finally:
         context.close()
         ui_services.ingestor.delete(doc_id)
+
+
+def test_thumbs_store_the_vote_and_the_note(browser: Any, ui_server: str, ui_services: Any) -> None:
+    """Vote on an answer with the chat's thumbs, then send a note naming the right passage: both are stored."""
+    from playwright.sync_api import expect
+
+    from assistant.feedback import FeedbackStore
+
+    context, page, _ = _open(browser, ui_server)
+    try:
+        _ask(page, "Who is Ukraine's Defense Minister?")
+        _ask(page, "What did South Korea do in response?")
+        thumbs_down = page.locator("#chat button[aria-label='Dislike']")
+        expect(thumbs_down).to_have_count(2)  # one under each answer
+        thumbs_down.nth(1).click()
+        status = page.locator("#feedback-status")
+        expect(status).to_contain_text("your thumbs-down is stored", timeout=TIMEOUT_MS)
+        store = FeedbackStore(ui_services.settings.feedback_path)
+        [record] = [r for r in store.records() if r.question == "What did South Korea do in response?"]
+        assert record.vote == "down" and record.passage is None and record.citations
+
+        passage = "President Volodymyr Zelensky’s calls for collective action"
+        page.locator("#feedback-note textarea").fill(f'Wrong passage; the right one: "{passage}"')
+        page.locator("#feedback-send").click()
+        expect(status).to_contain_text("right passage was found in north-korean-troops-in-ukraine.txt",
+                                       timeout=TIMEOUT_MS)
+        [record] = [r for r in store.records() if r.question == "What did South Korea do in response?"]
+        assert record.vote == "down" and record.passage is not None and record.passage.quote == passage
+        assert record.note.startswith("Wrong passage") and record.generation == ui_services.store.generation()
+    finally:
+        context.close()

@@ -24,6 +24,7 @@ async def test_api_key_required_on_v1(keyed: httpx.AsyncClient) -> None:
         assert resp.headers["www-authenticate"] == "Bearer"
     assert_error(await keyed.get("/v1/documents"), 401, "unauthorized")
     assert_error(await keyed.post("/v1/chat/completions", json={"messages": []}), 401, "unauthorized")
+    assert_error(await keyed.post("/v1/feedback", json={"answer_id": "x", "vote": "up"}), 401, "unauthorized")
 
 
 async def test_right_key_passes_and_probes_stay_open(keyed: httpx.AsyncClient) -> None:
@@ -46,7 +47,8 @@ async def test_openapi_lists_every_endpoint(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert set(paths) == {"/healthz", "/readyz", "/v1/ask", "/v1/ask/stream", "/v1/chat/completions",
-                          "/v1/documents", "/v1/documents/{doc_id}", "/v1/documents/{doc_id}/text"}
+                          "/v1/documents", "/v1/documents/{doc_id}", "/v1/documents/{doc_id}/text",
+                          "/v1/feedback"}
     assert "multipart/form-data" in paths["/v1/documents"]["post"]["requestBody"]["content"]
 
 

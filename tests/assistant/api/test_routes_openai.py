@@ -22,6 +22,7 @@ async def test_completion_carries_the_verified_answer_and_citations(client: http
     assert completion["choices"][0]["finish_reason"] == "stop"
     assert completion["citations"] == ask["citations"] and completion["abstained"] is False
     assert completion["grounding"]["score"] == ask["grounding"]["score"]
+    assert re.fullmatch(r"[0-9a-f]{32}", completion["answer_id"]) and completion["answer_id"] != ask["id"]
 
 
 async def test_content_parts_and_history(make_app: Any, make_client: Any) -> None:

@@ -13,7 +13,10 @@ import openai
 import pytest
 from api_helpers import QUESTION, quoting_llm
 
+from assistant.api.app import create_app
 from assistant.schema import Answer
+from assistant.services import Services
+from assistant.settings import Settings
 
 KEY = "a-long-enough-test-key"
 
@@ -60,9 +63,11 @@ async def test_openai_client_non_streaming_and_streaming(make_app: Any, serve: A
             await wrong.chat.completions.create(model="grounded", messages=messages)
 
 
-async def test_eight_concurrent_asks_all_succeed(make_app: Any, serve: Any) -> None:
-    llm = quoting_llm(delay_s=0.01)
-    with serve(make_app(llm=llm)) as base:
+async def test_eight_concurrent_asks_all_succeed(embedder: Any, index_dir: Any, serve: Any) -> None:
+    llm = quoting_llm(delay_s=0.01)  # the queue holds all eight (back-pressure has its own tests)
+    settings = Settings(data_dir=index_dir, llm={"backend": "fake", "max_queue": 8})
+    app = create_app(Services(settings, embedder=embedder, llm=llm), ui=False)
+    with serve(app) as base:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
             started = time.perf_counter()
             responses = await asyncio.gather(*[
