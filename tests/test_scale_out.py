@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import subprocess_env
 from servers import api_workers
 
 pytestmark = pytest.mark.slow
@@ -28,18 +27,20 @@ FACT = ("Harbour log. The Skerryvore lighthouse is kept by Oona Baptiste, who ha
 QUESTION = "Who keeps the Skerryvore lighthouse?"
 
 
-def _env(chroma_server: str, collection: str, data_dir: Path) -> dict[str, str]:
-    return subprocess_env(data_dir, ASSISTANT_CHROMA__URL=chroma_server, ASSISTANT_CHROMA__COLLECTION=collection,
-                          ASSISTANT_EMBEDDER__THREADS="1")
 
 
 def _cited(answer: dict[str, Any]) -> set[str]:
     return {c["document_id"] for c in answer["citations"]}
 
 
-def test_two_workers_and_an_ingest_on_one_chroma_server(chroma_server: str, tmp_path: Path,
+def test_two_workers_and_an_ingest_on_one_chroma_server(chroma_server: str, tmp_path: Path, child_env: Any,
                                                         clapnq_passages: list[tuple[str, str]]) -> None:
     collection = f"scale-{uuid.uuid4().hex[:8]}"
+
+    def _env(chroma_server: str, collection: str, data_dir: Path) -> dict[str, str]:
+        return child_env(data_dir, ASSISTANT_CHROMA__URL=chroma_server, ASSISTANT_CHROMA__COLLECTION=collection,
+                         ASSISTANT_EMBEDDER__THREADS="1")
+
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, (title, text) in enumerate(clapnq_passages[:16]):
