@@ -48,6 +48,17 @@ _CONTINUATION = re.compile(r"^\s*(and|but|also|so|what about|how about)\b", re.I
 _ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|these|those|he|she|him|her|his|such)\b", re.I)
 
 
+_FAKE_MARKER = re.compile(r"\[(\d+)\]")
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def defang(text: str) -> str:
+    """Document text as data: whitespace collapsed, ``[n]`` written ``(n)`` so a document cannot fake a
+    citation marker (in the prompt, or in an extractive answer where every ``[n]`` must be a citation), and
+    bidirectional overrides dropped so a document cannot make an answer display reversed."""
+    return _FAKE_MARKER.sub(r"(\1)", BIDI_CONTROLS.sub("", " ".join(text.split())))
+
+
 @dataclass
 class Prepared:
     """Everything known before generation."""
@@ -182,7 +193,7 @@ class AnswerEngine:
         # passage costs ~1 s of prompt processing on two cores.
         best = prep.evidence[0].score
         focused = [e for e in prep.evidence if e.score >= LLM_EVIDENCE_RATIO * best]
-        evidence = "\n".join(f"[{e.id}] {' '.join(e.text.split())}" for e in focused)
+        evidence = "\n".join(f"[{e.id}] {defang(e.text)}" for e in focused)
         return [
             {"role": "system", "content": load_prompt("answer_system").template},
             {"role": "user", "content": load_prompt("answer_user").render(evidence=evidence, question=prep.query)},
@@ -212,7 +223,7 @@ class AnswerEngine:
             if picked and ev.score < 0.9 * prep.evidence[0].score:
                 break
             for s, e in lead_sentences(prep.analysis, ev.text):
-                sentence = " ".join(ev.text[s:e].split())
+                sentence = defang(ev.text[s:e])
                 if len(picked) < max_sentences and sentence not in {p for p, _ in picked}:
                     picked.append((sentence, ev.id))
         text = " ".join(f"{s} [{n}]" for s, n in picked)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from assistant.errors import EmptyQuestion, QuestionTooLong
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with lone surrogates (JSON allows ``"\\ud800"``; no tokenizer does) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def check_question(question: str | None, max_chars: int) -> str:
@@ -15,7 +23,7 @@ def check_question(question: str | None, max_chars: int) -> str:
 
     Raises ``EmptyQuestion`` or ``QuestionTooLong`` (both HTTP 422, exit code 2 in the CLI).
     """
-    question = (question or "").strip()
+    question = valid_unicode(question or "").strip()
     if not question:
         raise EmptyQuestion("the question is empty: type a question about your documents")
     if len(question) > max_chars:
@@ -26,6 +34,11 @@ def check_question(question: str | None, max_chars: int) -> str:
 class ChatTurn(BaseModel):
     role: Literal["user", "assistant"]
     content: str
+
+    @field_validator("content")
+    @classmethod
+    def _valid_unicode(cls, v: str) -> str:
+        return valid_unicode(v)
 
 
 class Citation(BaseModel):

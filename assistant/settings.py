@@ -58,6 +58,9 @@ class ChunkSettings(BaseModel):
 class IngestSettings(BaseModel):
     max_file_mb: float = Field(25.0, gt=0, description="Files above this size are refused")
     batch_chunks: int = Field(256, ge=1, description="Chunks embedded and committed together")
+    max_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused")
+    max_unzipped_mb: float = Field(100.0, gt=0, description="DOCX files unpacking to more are refused (zip bombs)")
+    max_chars: int = Field(2_000_000, ge=1000, description="Documents with more extracted text are refused")
 
 
 class LLMSettings(BaseModel):
@@ -68,7 +71,8 @@ class LLMSettings(BaseModel):
     temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy: reproducible answers")
     threads: int = Field(0, ge=0, description="0 = number of cores")
     timeout_s: float = Field(120.0, gt=0, description="Per-answer generation budget before the extractive fallback")
-    max_parallel: int = Field(1, ge=1, le=64, description="Answers the API generates at once (1 for local)")
+    max_parallel: int = Field(0, ge=0, le=64, description="Answers the API generates at once; 0 = auto: 1 for "
+                                                          "backend=local, no limit for the others")
     max_queue: int = Field(4, ge=0, le=1000,
                            description="API answers waiting for the LLM; one more gets 429 with Retry-After")
     base_url: str = Field("", description="OpenAI-compatible server (backend=openai), e.g. http://127.0.0.1:8001/v1")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -46,7 +47,22 @@ def admit(name: str, size: int, max_bytes: int) -> None:
         raise DocumentTooLarge(f"file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit")
 
 
-def load_file(path: Path, max_bytes: int, data: bytes | None = None) -> LoadedDocument:
+@dataclass(frozen=True)
+class Bounds:
+    """What one document may cost to read; past a bound it is refused with a message naming the bound.
+
+    ``max_pages``: PDF pages (thousands of empty pages cost minutes); ``max_unzipped_bytes``: the
+    declared unpacked size of a DOCX (a zip bomb is refused before anything is unpacked, and zipfile
+    never reads past a declared size); ``max_chars``: the extracted text (a 5 MB single line is
+    tens of thousands of chunks to embed).
+    """
+
+    max_pages: int = 2000
+    max_unzipped_bytes: int = 100 * 2**20
+    max_chars: int = 2_000_000
+
+
+def load_file(path: Path, max_bytes: int, data: bytes | None = None, bounds: Bounds = Bounds()) -> LoadedDocument:
     """Extract the text of ``path`` (or of ``data``, named ``path``). Raises ``BadDocument``."""
     if data is None:
         try:
@@ -59,15 +75,18 @@ def load_file(path: Path, max_bytes: int, data: bytes | None = None) -> LoadedDo
     if not data.strip():
         raise BadDocument("file is empty")
     if suffix == ".pdf":
-        doc = _pdf(data)
+        doc = _pdf(data, bounds.max_pages)
     elif suffix == ".docx":
-        doc = _docx(data)
+        doc = _docx(data, bounds.max_unzipped_bytes)
     elif suffix in (".html", ".htm"):
         doc = _html(decode_text(data))
     else:
         doc = LoadedDocument(text=_normalise(decode_text(data)), title="")
     if not doc.text.strip():
         raise BadDocument("no text could be extracted")
+    if len(doc.text) > bounds.max_chars:
+        raise DocumentTooLarge(f"the extracted text has {len(doc.text):,} characters, over the limit of "
+                               f"{bounds.max_chars:,} (ASSISTANT_INGEST__MAX_CHARS)")
     doc.title = doc.title or _first_line(doc.text) or path.stem
     return doc
 
@@ -98,13 +117,16 @@ def _first_line(text: str) -> str:
     return line[:120] if len(line) <= 120 else ""
 
 
-def _pdf(data: bytes) -> LoadedDocument:
+def _pdf(data: bytes, max_pages: int) -> LoadedDocument:
     from pypdf import PdfReader
 
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise BadDocument("PDF is encrypted")
+        if len(reader.pages) > max_pages:
+            raise DocumentTooLarge(f"PDF has {len(reader.pages):,} pages, over the limit of {max_pages:,} "
+                                   "(ASSISTANT_INGEST__MAX_PAGES)")
         parts: list[str] = []
         pages: list[tuple[int, int, int]] = []
         offset = 0
@@ -129,9 +151,17 @@ def _pdf(data: bytes) -> LoadedDocument:
     return LoadedDocument(text="\n\n".join(parts), title=title, pages=pages)
 
 
-def _docx(data: bytes) -> LoadedDocument:
+def _docx(data: bytes, max_unzipped_bytes: int) -> LoadedDocument:
     import docx
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise BadDocument(f"corrupt or unreadable DOCX: {type(exc).__name__}: {exc}") from exc
+    if unpacked > max_unzipped_bytes:
+        raise DocumentTooLarge(f"DOCX unpacks to {unpacked / 2**20:,.0f} MB, over the limit of "
+                               f"{max_unzipped_bytes / 2**20:,.0f} MB (ASSISTANT_INGEST__MAX_UNZIPPED_MB)")
     try:
         document = docx.Document(io.BytesIO(data))
         paras = [p.text.strip() for p in document.paragraphs if p.text.strip()]

@@ -38,7 +38,7 @@ from assistant.settings import ChunkSettings, IngestSettings
 from ingest.chunking import Chunker
 from ingest.embedder import Embedder
 from ingest.excerpts import DEFAULT_CONTEXT, excerpt
-from ingest.loaders import admit, load_file
+from ingest.loaders import Bounds, admit, load_file
 from ingest.store import ChromaStore, ChunkRecord, DocumentCommit
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,8 @@ class IngestService:
         self.limits = limits
         self.uploads_dir = uploads_dir
         self.max_bytes = int(limits.max_file_mb * 2**20)
+        self.bounds = Bounds(max_pages=limits.max_pages, max_unzipped_bytes=int(limits.max_unzipped_mb * 2**20),
+                             max_chars=limits.max_chars)
         self.chunker = Chunker(embedder.count_tokens, chunk.size, chunk.overlap)
         fingerprint = f"{embedder.model_name}|{self.chunker.size}|{chunk.overlap}|v1"
         self._fingerprint = fingerprint.encode()
@@ -251,7 +253,7 @@ class IngestService:
                 report.documents["unchanged"] += 1
                 report.document_ids.append(doc_id)
                 return None
-            loaded = load_file(path, self.max_bytes, data=data)
+            loaded = load_file(path, self.max_bytes, data=data, bounds=self.bounds)
         except BadDocument as exc:
             self._fail(report, path, exc)
             return None

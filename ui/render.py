@@ -23,9 +23,12 @@ _MARKER = re.compile(r"\[(\d+)\]")
 DOCUMENT_HEADERS = ["Document", "Chunks", "Ingested", "ID"]
 
 
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")  # overrides/isolates: a quote must not display reversed
+
+
 def _text(value: str) -> str:
-    """Escaped text with whitespace (including newlines) collapsed to single spaces."""
-    return html.escape(" ".join((value or "").split()))
+    """Escaped text with whitespace (including newlines) collapsed to single spaces, bidi controls dropped."""
+    return html.escape(" ".join(_BIDI.sub("", value or "").split()))
 
 
 def source_name(source: str) -> str:

@@ -61,9 +61,11 @@ def create_app(services: Services, *, ui: bool = True, watch: list[Path] | None 
     )
     app.state.watcher = watcher
     app.state.services = services
-    # back-pressure in front of the LLM (none for the extractive backend: answers take milliseconds)
-    app.state.generation_gate = None if settings.llm.backend == "extractive" else GenerationGate(
-        settings.llm.max_parallel, settings.llm.max_queue)
+    # back-pressure in front of the LLM: by default only for the local model, which generates one answer at
+    # a time (the extractive backend takes milliseconds; an OpenAI-compatible server batches on its own)
+    parallel = settings.llm.max_parallel or (1 if settings.llm.backend == "local" else 0)
+    app.state.generation_gate = (GenerationGate(parallel, settings.llm.max_queue)
+                                 if parallel and settings.llm.backend != "extractive" else None)
     install_error_handlers(app)
 
     upload_limit = int(settings.max_upload_mb * MiB) + MULTIPART_OVERHEAD

@@ -6,8 +6,9 @@ refused at once with 429 ``llm_busy`` and a ``Retry-After`` estimated from recen
 A waiting client that disconnects leaves the queue (its place goes to the next one), and a finished,
 failed or abandoned answer frees its slot (``release`` is idempotent and thread-safe).
 
-The gate is thread-based (a condition variable), so a slot can be released from anywhere: the end of
-a stream, a background task, a worker thread.
+The state sits under a lock (a condition variable), so a slot can be released from anywhere: the end
+of a stream, a background task, a worker thread. API requests wait on the event loop, polling every
+0.1 s, so a long queue holds no worker threads.
 
 Example::
 
@@ -73,7 +74,8 @@ class GenerationGate:
     def try_enter(self) -> object:
         """A ticket in the queue, or ``LLMBusy`` when the queue is full."""
         with self._cond:
-            if self._running >= self.parallel and len(self._queue) >= self.max_queue:
+            # tickets count from arrival (not from admission), so a burst cannot overshoot the bound
+            if self._running + len(self._queue) >= self.parallel + self.max_queue:
                 ahead = self._running + len(self._queue)
                 retry = max(1, math.ceil(self.estimate_s * ahead / self.parallel))
                 raise LLMBusy(f"the language model is busy ({self._running} answering, {len(self._queue)} "
@@ -82,18 +84,30 @@ class GenerationGate:
             self._queue.append(ticket)
             return ticket
 
+    def _admit(self, ticket: object) -> bool:
+        """Take a slot if it is ``ticket``'s turn (caller holds the lock)."""
+        if self._queue[0] is ticket and self._running < self.parallel:
+            self._queue.popleft()
+            self._running += 1
+            self._cond.notify_all()
+            return True
+        return False
+
+    def _leave(self, ticket: object) -> None:
+        with self._cond:
+            if ticket in self._queue:
+                self._queue.remove(ticket)
+                self._cond.notify_all()
+
     def wait(self, ticket: object, cancelled: threading.Event) -> bool:
         """Block until ``ticket``'s turn (True) or until ``cancelled`` is set (False, place given up)."""
         with self._cond:
-            while not (self._queue[0] is ticket and self._running < self.parallel):
+            while not self._admit(ticket):
                 if cancelled.is_set():
                     self._queue.remove(ticket)
                     self._cond.notify_all()
                     return False
                 self._cond.wait(POLL_S)
-            self._queue.popleft()
-            self._running += 1
-            self._cond.notify_all()
             return True
 
     def _releaser(self) -> Callable[[], None]:
@@ -112,25 +126,20 @@ class GenerationGate:
         return release
 
     async def enter(self, request: Request) -> Callable[[], None]:
-        """Wait for a slot (in a worker thread) while watching for the client going away."""
+        """Wait for a slot on the event loop (no thread per waiter), leaving the queue if the client goes."""
         ticket = self.try_enter()
-        cancelled = threading.Event()
-
-        async def watch() -> None:
-            try:
-                while not await request.is_disconnected():
-                    await anyio.sleep(POLL_S)
-            finally:
-                cancelled.set()  # also on cancellation (shutdown): the waiting thread must not hang
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(watch)
-            admitted = await anyio.to_thread.run_sync(self.wait, ticket, cancelled)
-            tg.cancel_scope.cancel()
-        if not admitted:
-            raise ClientGone("the client disconnected while waiting for the language model")
+        try:
+            while True:
+                with self._cond:
+                    if self._admit(ticket):
+                        break
+                if await request.is_disconnected():
+                    raise ClientGone("the client disconnected while waiting for the language model")
+                await anyio.sleep(POLL_S)
+        except BaseException:
+            self._leave(ticket)
+            raise
         return self._releaser()
-
 
 def _nothing() -> None:
     return None

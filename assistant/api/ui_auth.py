@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from assistant.api.errors import error_response
 
 COOKIE = "assistant_session"
-OPEN_PATHS = ("/healthz", "/readyz", "/docs", "/redoc", "/openapi.json")
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 FAILED_LOGIN_DELAY_S = 0.5  # slows down guessing; the key has at least 12 characters anyway
 MAX_FORM_BYTES = 4096
 
@@ -75,7 +75,7 @@ class UIAuthMiddleware:
     def _is_open(self, path: str) -> bool:
         if path == self.api_prefix or path.startswith(self.api_prefix + "/"):
             return True  # /v1 checks the bearer key itself
-        return any(path == p or path.startswith(p + "/") for p in OPEN_PATHS)
+        return path in OPEN_PATHS  # exact: "/docs/../config" must not pass as "/docs"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

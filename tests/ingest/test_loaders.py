@@ -216,3 +216,20 @@ def test_pdf_without_text_layer(tmp_path: Path, make_pdf) -> None:
     with pytest.raises(BadDocument) as err:
         _load(path)
     assert "no extractable text" in _one_line(err.value)
+
+
+def test_bounds_refuse_with_the_setting_named(tmp_path: Path, make_pdf, make_docx) -> None:  # noqa: ANN001
+    from ingest.loaders import Bounds
+
+    cases = [
+        (make_pdf(tmp_path / "long.pdf", ["one", "two", "three"]), Bounds(max_pages=2), "PDF has 3 pages"),
+        (make_docx(tmp_path / "big.docx", ["x" * 5000]), Bounds(max_unzipped_bytes=2000), "DOCX unpacks to"),
+    ]
+    text = tmp_path / "long.txt"
+    text.write_text("word " * 500)
+    cases.append((text, Bounds(max_chars=1000), "2,499 characters, over the limit of 1,000"))
+    for path, bounds, message in cases:
+        with pytest.raises(DocumentTooLarge) as err:
+            load_file(path, max_bytes=2**20, bounds=bounds)
+        assert message in _one_line(err.value) and "ASSISTANT_INGEST__MAX_" in err.value.message
+        assert load_file(path, max_bytes=2**20).text  # within the default bounds it loads

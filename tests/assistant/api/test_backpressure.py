@@ -113,3 +113,25 @@ async def test_a_client_that_disconnects_frees_its_place(embedder: Any, index_di
 async def test_extractive_backend_has_no_gate(client: httpx.AsyncClient) -> None:
     answers = await asyncio.gather(*[client.post("/v1/ask", json={"question": QUESTION}) for _ in range(6)])
     assert [r.status_code for r in answers] == [200] * 6
+
+
+def test_the_gate_is_on_by_default_only_for_the_local_model(tmp_path: Any, embedder: Any) -> None:
+    def gate(**llm: Any) -> GenerationGate | None:
+        settings = Settings(data_dir=tmp_path, llm=llm)
+        return create_app(Services(settings, embedder=embedder), ui=False).state.generation_gate
+
+    local = gate(backend="local", max_queue=2)
+    assert local is not None and (local.parallel, local.max_queue) == (1, 2)
+    assert gate(backend="openai", base_url="http://127.0.0.1:9/v1") is None  # the server batches on its own
+    assert gate(backend="openai", base_url="http://127.0.0.1:9/v1", max_parallel=4).parallel == 4  # type: ignore[union-attr]
+    assert gate(backend="extractive", max_parallel=2) is None
+
+
+@pytest.mark.slow
+async def test_a_long_queue_holds_no_worker_threads(embedder: Any, index_dir: Any, make_client: Any) -> None:
+    """Waiters must not each hold one of anyio's 40 worker threads: 45 of them would starve the running answer."""
+    settings = Settings(data_dir=index_dir, llm={"backend": "fake", "max_parallel": 1, "max_queue": 60})
+    client = await make_client(create_app(Services(settings, embedder=embedder, llm=quoting_llm()), ui=False))
+    responses = await asyncio.wait_for(asyncio.gather(
+        *[client.post("/v1/ask", json={"question": QUESTION}) for _ in range(45)]), timeout=120)
+    assert [r.status_code for r in responses] == [200] * 45

@@ -23,6 +23,7 @@ GRADIO_ROUTES = [
     ("POST", "/gradio_api/upload"), ("GET", "/gradio_api/file=/etc/passwd"), ("POST", "/gradio_api/run/predict"),
     ("POST", "/gradio_api/call/on_ask"), ("GET", "/gradio_api/heartbeat/abc"), ("GET", "/assets/index.js"),
     ("GET", "/manifest.json"), ("GET", "/monitoring"),
+    ("GET", "/docs/../config"), ("GET", "/healthz/../config"), ("GET", "/openapi.json/x"),  # no prefix tricks
 ]
 
 
