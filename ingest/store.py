@@ -397,7 +397,7 @@ class ChromaStore:
             metas = [{**got["metadatas"][i], "doc_id": new_id} for i in part]
             self._call("copy chunks", self.chunks.upsert,
                        ids=[f"{new_id}:{version}:{m.get('n', i)}" for i, m in zip(part, metas, strict=True)],
-                       embeddings=[list(got["embeddings"][i]) for i in part],
+                       embeddings=np.asarray(got["embeddings"], dtype=np.float32)[part].tolist(),
                        documents=[got["documents"][i] or "" for i in part], metadatas=metas)
         generation = self.generation() + 1
         meta.update(key=key, gen=generation)
