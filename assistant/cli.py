@@ -102,7 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     services = _services(args)
     watch = [Path(p) for p in args.watch or []]
-    app = create_app(services, watch=watch, on_watch_line=_print_line)
+    app = create_app(services, ui=not args.no_ui, watch=watch, on_watch_line=_print_line)
     if services.settings.llm.backend == "local":  # load the model now, not on the first question
         threading.Thread(target=_warm_up, args=(services,), daemon=True).start()
     print(f"serving the chat at http://{args.host}:{args.port}/  (API under /v1, docs at /docs)", flush=True)
@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--backend", choices=["local", "openai", "extractive"], help="override ASSISTANT_LLM__BACKEND")
+    p.add_argument("--no-ui", action="store_true", help="the REST API only (a headless worker behind a load balancer)")
     p.add_argument("--watch", action="append", metavar="PATH",
                    help="keep this folder in sync with the index while serving (repeatable)")
     p.set_defaults(func=cmd_serve)

@@ -6,9 +6,12 @@ loses to dense alone (Recall@1 0.940 vs 0.953). Here every candidate gets its ex
 score divided by the best BM25 score of the query, so BM25 can lift exact names and numbers without
 overruling a clear dense winner.
 
-The BM25 index is rebuilt from Chroma whenever the store's commit generation changes (one cheap read
-per query), so it is always consistent with re-ingest, update, prune and deletes, also when another
-process wrote to a shared Chroma server. Chroma stays the only source of truth.
+The BM25 index (``assistant.bm25``) follows the store's commit generation (one cheap read per
+query): when it moved, only the documents committed since (added or replaced) are read from Chroma
+and re-indexed, and removals are found by comparing document counts; a full read happens only on the
+first query or when most documents changed. So it stays consistent with re-ingest, update, prune and
+deletes, also when another process wrote to a shared Chroma server. Chroma stays the only source of
+truth; the snapshot holds only chunk ids and term counts (texts are read back for the final chunks).
 
 Example::
 
@@ -19,13 +22,15 @@ Example::
 from __future__ import annotations
 
 import math
+import sys
 import threading
-from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from assistant.bm25 import BM25Index
 from assistant.errors import IndexNotReady
 from assistant.schema import RetrievedChunk
 from assistant.settings import RetrievalSettings
@@ -48,38 +53,44 @@ def fuse(dense: dict[str, float], lexical: dict[str, float], bm25_weight: float)
     return fused
 
 
-@dataclass
-class _Snapshot:
+@dataclass(frozen=True)
+class Snapshot:
+    """What the retriever knows at one store generation: the live documents and their BM25 index."""
+
     generation: int
     live: dict[str, str]  # doc_id -> committed version
-    ids: list[str]
-    metas: list[dict[str, Any]]
-    texts: list[str]
-    bm25: Any  # bm25s.BM25 | None
-    row: dict[str, int]
-    df: Counter  # content term -> number of live chunks containing it
+    bm25: BM25Index
+
+    @property
+    def chunks(self) -> int:
+        return len(self.bm25)
 
 
 class HybridRetriever:
-    def __init__(self, store: ChromaStore, embedder: Embedder, config: RetrievalSettings) -> None:
+    # A change touching more than this share of the documents is read in full (one paged scan).
+    FULL_REBUILD_SHARE = 0.5
+
+    def __init__(self, store: ChromaStore, embedder: Embedder, config: RetrievalSettings, *, shards: int | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.config = config
-        self._snap: _Snapshot | None = None
+        self.shards = shards
+        self._snap: Snapshot | None = None
         self._lock = threading.Lock()
 
     # -- index state --------------------------------------------------------------------------
-    def snapshot(self) -> _Snapshot:
-        """The live chunks and their BM25 index, rebuilt only when the store's generation moved."""
+    def snapshot(self) -> Snapshot:
+        """The live chunks' BM25 index at the store's current generation, updated only by what changed."""
         generation = self.store.generation()
         snap = self._snap
         if snap is not None and snap.generation == generation:
             return snap
         with self._lock:
-            if self._snap is not None and self._snap.generation == generation:
-                return self._snap
-            self._snap = self._build(generation)
-            return self._snap
+            snap = self._snap
+            if snap is None or snap.generation != generation:
+                snap = self._update(snap, generation) if snap is not None else self.build(generation)
+                self._snap = snap
+            return snap
 
     @property
     def generation(self) -> int:
@@ -87,97 +98,96 @@ class HybridRetriever:
         snap = self._snap
         return snap.generation if snap is not None else 0
 
-    def _build(self, generation: int) -> _Snapshot:
-        import bm25s
-
+    def build(self, generation: int) -> Snapshot:
+        """A snapshot from a full, paged read of the store (first query; tests compare updates with it)."""
         live = {d.id: d.version for d in self.store.docs().values()}
-        ids, metas, texts = [], [], []
-        for rid, meta, text in self.store.all_chunks():
-            if live.get(str(meta.get("doc_id"))) == meta.get("version"):
-                ids.append(rid)
-                metas.append(meta)
-                texts.append(text)
-        bm25 = None
-        df: Counter = Counter()
-        if ids:
-            tokens = [content_terms(t) or ["\u2205"] for t in texts]
-            for toks in tokens:
-                df.update(set(toks))
-            bm25 = bm25s.BM25()
-            bm25.index(tokens, show_progress=False)
-        return _Snapshot(generation, live, ids, metas, texts, bm25, {rid: i for i, rid in enumerate(ids)}, df)
+        return Snapshot(generation, live, BM25Index.build(_by_doc(self.store.iter_chunks(), live), self.shards))
+
+    def _update(self, snap: Snapshot, generation: int) -> Snapshot:
+        changed = {d: v for d, v in self.store.changed_since(snap.generation).items() if snap.live.get(d) != v}
+        live = {**snap.live, **changed}
+        removed: set[str] = set()
+        if len(live) != self.store.doc_count():
+            removed = set(live) - self.store.doc_ids()
+        if (len(changed) + len(removed) > self.FULL_REBUILD_SHARE * max(1, len(snap.live))
+                or snap.bm25.wants_reshard):  # grown past its shards: rebuilt at each doubling, so O(1) amortised
+            return self.build(generation)
+        for d in removed:
+            del live[d]
+        added = _by_doc(self.store.chunks_of(changed), changed) if changed else {}
+        return Snapshot(generation, live, snap.bm25.update(added=added, removed=removed))
 
     # -- retrieval ----------------------------------------------------------------------------
     def retrieve(self, query: str, top_k: int | None = None, document_ids: list[str] | None = None,
                  query_vector: np.ndarray | None = None) -> list[RetrievedChunk]:
         """The ``top_k`` chunks for ``query`` by fused score, best first."""
         snap = self.snapshot()
-        if not snap.ids:
+        if not snap.chunks:
             raise IndexNotReady("nothing is indexed yet: run `assistant ingest PATH` (or upload documents)")
         top_k = top_k or self.config.top_k
         qvec = query_vector if query_vector is not None else self.embedder.embed([query])[0]
-        dense, lexical = self.candidates(snap, query, qvec, document_ids)
+        dense, lexical, rows = self.gather(snap, query, qvec, document_ids)
         fused = fuse(dense, lexical, self.config.bm25_weight)
         out = []
         for score, rid in fused[:top_k]:
-            i = snap.row[rid]
-            meta = snap.metas[i]
+            meta, text = rows[rid]
             out.append(RetrievedChunk(
                 id=rid, document_id=str(meta["doc_id"]), source=str(meta.get("source", "")),
-                title=str(meta.get("title", "")), text=snap.texts[i], start=int(meta["start"]),
+                title=str(meta.get("title", "")), text=text, start=int(meta["start"]),
                 end=int(meta["end"]), score=round(score, 6), dense=round(dense.get(rid, 0.0), 6),
                 bm25=round(lexical.get(rid, 0.0), 6),
             ))
         return out
 
-    def candidates(self, snap: _Snapshot, query: str, qvec: np.ndarray,
-                   document_ids: list[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
-        """Dense and BM25 candidates: (exact dense cosine of every candidate, raw BM25 scores)."""
+    def gather(self, snap: Snapshot, query: str, qvec: np.ndarray, document_ids: list[str] | None,
+                ) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[dict[str, Any], str]]]:
+        """Every candidate's exact dense cosine, its raw BM25 score (when it has one) and ``{id: (metadata, text)}``.
+
+        The inputs of ``fuse``: retrieval and the calibration script both start here."""
         n = self.config.candidates
         where = None
         if document_ids:
             where = {"doc_id": {"$in": list(document_ids)}} if len(document_ids) > 1 else {"doc_id": document_ids[0]}
         dense: dict[str, float] = {}
-        for rid, meta, _text, score in self.store.query(qvec, n, where=where):
-            if snap.live.get(str(meta.get("doc_id"))) == meta.get("version") and rid in snap.row:
+        rows: dict[str, tuple[dict[str, Any], str]] = {}
+        for rid, meta, text, score in self.store.query(qvec, n, where=where):
+            if snap.live.get(str(meta.get("doc_id"))) == meta.get("version"):
                 dense[rid] = score
-        lexical = self._bm25(snap, query, n, document_ids)
+                rows[rid] = (meta, text)
+        terms = content_terms(query, drop_question_words=True)
+        allowed = set(document_ids) if document_ids else None
+        lexical = {rid: score for score, rid in snap.bm25.top(terms, n, allowed)}
         missing = [rid for rid in lexical if rid not in dense]
-        if missing:
-            dense.update(self._dense_scores(missing, qvec))
-        return dense, lexical
+        for rid, (meta, text, vec) in self.store.chunk_rows(missing).items():
+            dense[rid] = float(vec @ qvec)
+            rows[rid] = (meta, text)
+        lexical = {rid: s for rid, s in lexical.items() if rid in rows}  # a chunk deleted since the snapshot
+        return dense, lexical, rows
 
     def coverage(self, query: str, chunks: list[RetrievedChunk], top: int = 3) -> float:
         """IDF-weighted share of the question's content terms found in the ``top`` chunks (0..1).
 
         Low when the question asks about something the documents never mention ("the GDP of ...").
         """
-        snap = self._snap or self.snapshot()
+        bm25 = (self._snap or self.snapshot()).bm25
         terms = set(content_terms(query, drop_question_words=True))
         if not terms:
             return 1.0
-        n = max(1, len(snap.ids))
-        idf = {t: math.log((n - snap.df[t] + 0.5) / (snap.df[t] + 0.5) + 1) for t in terms}
+        n = max(1, len(bm25))
+        df = {t: bm25.doc_freq(t) for t in terms}
+        idf = {t: math.log((n - df[t] + 0.5) / (df[t] + 0.5) + 1) for t in terms}
         bag: set[str] = set()
         for c in chunks[:top]:
             bag.update(content_terms(c.text))
         return sum(v for t, v in idf.items() if t in bag) / sum(idf.values())
 
-    def _bm25(self, snap: _Snapshot, query: str, n: int, document_ids: list[str] | None) -> dict[str, float]:
-        terms = content_terms(query, drop_question_words=True)
-        if not terms or snap.bm25 is None:
-            return {}
-        scores = np.asarray(snap.bm25.get_scores(terms), dtype=np.float32)
-        if document_ids:
-            allowed = set(document_ids)
-            mask = np.array([str(m.get("doc_id")) in allowed for m in snap.metas])
-            scores = np.where(mask, scores, 0.0)
-        k = min(n, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        return {snap.ids[i]: float(scores[i]) for i in top if scores[i] > 0}
 
-    def _dense_scores(self, ids: list[str], qvec: np.ndarray) -> dict[str, float]:
-        found, vecs = self.store.embeddings(ids)
-        if vecs.size == 0:
-            return {}
-        return {rid: float(s) for rid, s in zip(found, vecs @ qvec, strict=True)}
+def _by_doc(chunks: Iterable[tuple[str, dict[str, Any], str]], live: dict[str, str]) -> dict[str, list[tuple[str, list[str]]]]:
+    """Live chunks' tokens grouped by document, in chunk order: what ``BM25Index`` indexes."""
+    grouped: dict[str, list[tuple[int, str, list[str]]]] = {}
+    for rid, meta, text in chunks:
+        doc = str(meta.get("doc_id"))
+        if live.get(doc) == meta.get("version"):
+            # interned: a full build holds every chunk's tokens at once, as pointers to one string per term
+            grouped.setdefault(doc, []).append((int(meta.get("n", 0)), rid, [sys.intern(t) for t in content_terms(text)]))
+    return {doc: [(rid, toks) for _, rid, toks in sorted(items)] for doc, items in grouped.items()}

@@ -111,6 +111,8 @@ class DocumentInfo(BaseModel):
     version: str = Field(description="Hash of the file's bytes and the chunking/embedding configuration")
     ingested_at: str
     chars: int = 0
+    key: str = Field("", exclude=True, description="Portable path key (root folder name/relative path); empty "
+                                                   "for uploads and documents ingested before ids were portable")
     pages: int = Field(0, description="Pages with text (PDFs ingested with page offsets; 0 otherwise)")
 
 

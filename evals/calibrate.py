@@ -114,8 +114,8 @@ def fusion_table(services: Services, items: list[ClapItem], weights: list[float]
     for item in items:
         qvec = services.embedder.embed([item.question])[0]
         snap = retriever.snapshot()
-        dense, lexical = retriever.candidates(snap, item.question, qvec)
-        src = {rid: Path(str(snap.metas[snap.row[rid]]["source"])).name for rid in set(dense) | set(lexical)}
+        dense, lexical, found = retriever.gather(snap, item.question, qvec, None)
+        src = {rid: Path(str(meta["source"])).name for rid, (meta, _) in found.items()}
         cache.append((item.filename, dense, lexical, src))
     rows = []
     for weight in weights:

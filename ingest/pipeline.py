@@ -1,7 +1,12 @@
 """IngestService: files in, chunks + embeddings + ledger records out, idempotently.
 
-* A document's id is derived from its resolved path; its version is a hash of its bytes and of the
-  chunking/embedding configuration. An unchanged file is skipped before it is even parsed.
+* A document's id is portable: a hash of the collection name and the file's key, the name of the
+  folder given to ``ingest`` plus the path below it (``notes/2024/a.md``; a file given directly is
+  keyed by its folder's name: ``notes/a.md``), so every machine ingesting the same tree into one Chroma
+  server computes the same ids. Uploads are keyed ``uploads:<safe file name>``. Its version is a hash
+  of its bytes and of the chunking/embedding configuration. An unchanged file is skipped before it is
+  even parsed. Documents indexed under the old absolute-path ids are re-keyed on their next ingest,
+  without re-embedding (``ChromaStore.rekey_document``).
 * A producer thread reads, parses and chunks files while the calling thread embeds and writes, so
   parsing hides behind the model (onnxruntime releases the GIL).
 * Chunks are embedded in batches across documents (the embedder sorts each batch by length), with
@@ -18,6 +23,8 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import queue
 import re
 import sys
@@ -40,8 +47,23 @@ from ingest.loaders import Bounds, admit, load_file
 from ingest.sentences import DocumentChunks, embed_batch
 from ingest.store import ChromaStore, ChunkRecord, DocumentCommit
 
+log = logging.getLogger(__name__)
 
-def document_id(path: Path) -> str:
+
+def document_id(key: str, collection: str) -> str:
+    """The portable id of the document with this key (see ``path_key``) in this collection."""
+    return hashlib.sha1(f"{collection}\0{key}".encode()).hexdigest()[:16]
+
+
+def path_key(path: Path, root: Path | None = None) -> str:
+    """``<root folder name>/<path below root>``; without ``root`` the file's own folder is the root."""
+    absolute = Path(os.path.abspath(path))
+    base = Path(os.path.abspath(root)) if root is not None else absolute.parent
+    return "/".join((base.name, *absolute.relative_to(base).parts))
+
+
+def legacy_document_id(path: Path) -> str:
+    """The id of indexes before ids were portable (the resolved absolute path): found and re-keyed."""
     return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
 
 
@@ -55,6 +77,7 @@ def safe_filename(name: str) -> str:
 @dataclass
 class _Pending:
     doc_id: str
+    key: str
     path: Path
     version: str
     title: str
@@ -86,17 +109,29 @@ class IngestService:
         self._write_lock = threading.RLock()
 
     # -- public -------------------------------------------------------------------------------
-    def ingest(self, paths: Iterable[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
-        with self._write_lock:
-            return self._ingest([Path(p) for p in paths], prune=prune, progress=progress)
+    def document_id(self, path: Path, root: Path | None = None) -> str:
+        """The id ``ingest`` gives ``path`` found under ``root`` (default: the file's own folder)."""
+        return document_id(path_key(path, root), self.store.name)
 
-    def _ingest(self, paths: list[Path], *, prune: bool, progress: bool) -> IngestReport:
+    def ingest(self, paths: Iterable[Path], *, prune: bool = False, progress: bool = False,
+               within: Iterable[Path] = ()) -> IngestReport:
+        """Ingest files and folders. A file below one of the ``within`` folders is keyed relative to that
+        folder (the folder watcher passes its watched folders, so a changed file keeps its id)."""
+        paths = [Path(p) for p in paths]
+        with self._write_lock:
+            report = IngestReport()
+            files = self._discover(paths, report, [Path(w) for w in within])
+            return self._ingest(files, report, prune_roots=[p for p in paths if p.is_dir()] if prune else [],
+                                progress=progress)
+
+    def _ingest(self, files: list[tuple[Path, str]], report: IngestReport, *, prune_roots: list[Path],
+                progress: bool = False) -> IngestReport:
         started = time.perf_counter()
-        report = IngestReport()
-        files = self._discover(paths, report)
         ledger = self.store.docs()
         pending: list[_Pending] = []
         batch_chunks = 0
+        for path, key in files:  # in this thread: the producer below only reads the store
+            self._migrate(path, document_id(key, self.store.name), key, ledger)
         side = IngestReport()  # what the producer thread reports (unchanged, failed), merged below
         bar = tqdm(total=len(files), unit="file", desc="ingest", disable=not progress, file=sys.stderr)
         prepared = self._prepared(files, ledger, side, bar)
@@ -116,8 +151,8 @@ class IngestService:
                 report.documents[key] += n
             report.failures += side.failures
             report.document_ids += side.document_ids
-        if prune:
-            self._prune(paths, ledger, report)
+        if prune_roots:
+            self._prune(prune_roots, {document_id(key, self.store.name) for _, key in files}, ledger, report)
         self.store.sweep()
         report.seconds = round(time.perf_counter() - started, 3)
         return report
@@ -128,7 +163,7 @@ class IngestService:
         report = IngestReport()
         upload_dir = self.uploads_dir
         upload_dir.mkdir(parents=True, exist_ok=True)
-        saved: list[Path] = []
+        saved: list[tuple[Path, str]] = []
         previous: dict[Path, bytes | None] = {}
         for name, data in files:
             clean = safe_filename(name)
@@ -143,8 +178,10 @@ class IngestService:
                 continue
             previous[target] = target.read_bytes() if target.exists() else None
             target.write_bytes(data)
-            saved.append(target)
-        inner = self.ingest(saved) if saved else IngestReport()
+            saved.append((target, f"uploads:{clean}"))
+        unique = list(dict(saved).items())  # the same name twice: one document, the last bytes
+        with self._write_lock:
+            inner = self._ingest(unique, IngestReport(), prune_roots=[]) if unique else IngestReport()
         for failure in inner.failures:  # keep nothing that failed; never show server paths to clients
             path = Path(failure.path)
             old = previous.get(path)
@@ -179,8 +216,16 @@ class IngestService:
         return passage
 
     # -- steps --------------------------------------------------------------------------------
-    def _discover(self, paths: list[Path], report: IngestReport) -> list[Path]:
-        files: list[Path] = []
+    def _discover(self, paths: list[Path], report: IngestReport, within: list[Path]) -> list[tuple[Path, str]]:
+        """Every file to ingest with its key (see ``path_key``), each file and each key once."""
+        anchors = [w.resolve() for w in within]
+
+        def key_of(p: Path, root: Path | None) -> str:
+            r = p.resolve()
+            anchor = next((a for a in anchors if a in r.parents), None)
+            return path_key(r, anchor) if anchor is not None else path_key(p, root)
+
+        files: list[tuple[Path, str]] = []
         for root in paths:
             if root.is_dir():
                 for p in sorted(root.rglob("*")):
@@ -189,21 +234,29 @@ class IngestService:
                     if (p.is_file() or p.is_symlink() and not p.exists()) and not any(
                         part.startswith(".") for part in rel
                     ):
-                        files.append(p)
+                        files.append((p, key_of(p, root)))
             elif root.is_file():
-                files.append(root)
+                files.append((root, key_of(root, None)))
             else:
                 self._fail(report, root, BadDocument("no such file or directory"))
         seen: set[Path] = set()
+        keys: dict[str, Path] = {}
         unique = []
-        for f in files:
+        for f, key in files:
             r = f.resolve()
-            if r not in seen:
-                seen.add(r)
-                unique.append(f)
+            if r in seen:
+                continue
+            seen.add(r)
+            if key in keys:  # two roots with the same folder name holding the same relative path
+                self._fail(report, f, BadDocument(
+                    f"same document key {key!r} as {keys[key]}: ids are the folder name plus the path below "
+                    "it, so ingest their common parent folder instead"))
+                continue
+            keys[key] = f
+            unique.append((f, key))
         return unique
 
-    def _prepared(self, files: list[Path], ledger: dict[str, DocumentInfo], report: IngestReport,
+    def _prepared(self, files: list[tuple[Path, str]], ledger: dict[str, DocumentInfo], report: IngestReport,
                   bar: tqdm) -> Generator[_Pending, None, None]:
         """``_prepare`` of each file, run ahead in a producer thread (at most ~2 batches ahead)."""
         ahead: queue.Queue[_Pending | BaseException | None] = queue.Queue(maxsize=64)
@@ -211,10 +264,10 @@ class IngestService:
 
         def produce() -> None:
             try:
-                for path in files:
+                for path, key in files:
                     if stop.is_set():
                         return
-                    item = self._prepare(path, ledger, report)
+                    item = self._prepare(path, key, ledger, report)
                     bar.update(1)
                     if item is not None:
                         ahead.put(item)
@@ -237,8 +290,8 @@ class IngestService:
                 except queue.Empty:
                     pass
 
-    def _prepare(self, path: Path, ledger: dict[str, DocumentInfo], report: IngestReport) -> _Pending | None:
-        doc_id = document_id(path)
+    def _prepare(self, path: Path, key: str, ledger: dict[str, DocumentInfo], report: IngestReport) -> _Pending | None:
+        doc_id = document_id(key, self.store.name)
         try:
             admit(path.name, path.stat().st_size, self.max_bytes)
             data = path.read_bytes()
@@ -265,8 +318,21 @@ class IngestService:
             self._fail(report, path, BadDocument("no text could be extracted"))
             return None
         sentences = sentence_spans(loaded.text) if self.sentence_mode != "off" else []
-        return _Pending(doc_id, path, version, loaded.title, loaded.text, records, previous, loaded.pages,
+        return _Pending(doc_id, key, path, version, loaded.title, loaded.text, records, previous, loaded.pages,
                         sentences)
+
+    def _migrate(self, path: Path, doc_id: str, key: str, ledger: dict[str, DocumentInfo]) -> None:
+        """Re-key a document still under its pre-portable id (absolute path): its chunks and vectors are
+        copied, not re-embedded. A leftover old record (a crash mid-move) is deleted."""
+        legacy = legacy_document_id(path)
+        if legacy == doc_id or legacy not in ledger:
+            return
+        if doc_id in ledger:
+            self.store.delete_document(legacy)
+        else:
+            ledger[doc_id] = self.store.rekey_document(legacy, doc_id, key)
+            log.info("re-keyed %s: %s -> %s (portable id)", path, legacy, doc_id)
+        del ledger[legacy]
 
     def _flush(self, pending: list[_Pending], report: IngestReport) -> None:
         if not pending:
@@ -287,7 +353,7 @@ class IngestService:
                 raise
         self.store.commit_documents([
             DocumentCommit(item.doc_id, item.version, str(item.path.resolve()), item.title, item.text,
-                           len(item.records), item.pages)
+                           len(item.records), item.pages, key=item.key)
             for item in pending
         ])
         for item in pending:
@@ -297,11 +363,19 @@ class IngestService:
                 report.chunks["removed"] += item.previous.chunks
             report.document_ids.append(item.doc_id)
 
-    def _prune(self, paths: list[Path], ledger: dict[str, DocumentInfo], report: IngestReport) -> None:
-        roots = [p.resolve() for p in paths if p.is_dir()]
-        for doc in ledger.values():
-            source = Path(doc.source)
-            if any(root == source or root in source.parents for root in roots) and not source.exists():
+    def _prune(self, roots: list[Path], present: set[str], ledger: dict[str, DocumentInfo],
+               report: IngestReport) -> None:
+        """Delete the documents under ``roots`` whose file is gone: by key (any machine's ingest of the same
+        tree), or by absolute source path for documents indexed before keys existed."""
+        prefixes = tuple(path_key(root, root) + "/" for root in roots)
+        resolved = [p.resolve() for p in roots]
+        for doc in list(ledger.values()):
+            if doc.key:
+                gone = doc.key.startswith(prefixes) and doc.id not in present
+            else:
+                source = Path(doc.source)
+                gone = any(r == source or r in source.parents for r in resolved) and not source.exists()
+            if gone:
                 try:
                     report.chunks["removed"] += self.store.delete_document(doc.id)
                     report.documents["removed"] += 1

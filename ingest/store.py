@@ -19,7 +19,9 @@ them and :meth:`sweep` deletes them. This is how a crash mid-run loses nothing c
 nothing behind after the next run (see README, "Ingestion guarantees").
 
 A third record, ``__generation__`` in the docs collection, counts commits so that readers
-(the BM25 index) know cheaply when to rebuild.
+(the BM25 index) know cheaply when something changed; each document record carries the generation
+of its commit (``gen``), so a reader at generation ``g`` asks only for the documents committed since
+(:meth:`changed_since`) and finds removals by comparing counts (:meth:`doc_count`, :meth:`doc_ids`).
 
 Example::
 
@@ -89,6 +91,7 @@ class DocumentCommit:
     text: str
     chunks: int
     pages: Sequence[tuple[int, int, int]] = ()  # (start, end, page number) spans of a PDF's text
+    key: str = ""  # the portable path key (``root-name/relative/path``); empty for older callers
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ def _info(doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
         ingested_at=str(meta.get("ingested_at", "")),
         chars=int(meta.get("chars", 0)),
         pages=len(_pages(meta)),
+        key=str(meta.get("key", "")),
     )
 
 
@@ -154,6 +158,7 @@ class ChromaStore:
 
     def __init__(self, client: Any, name: str, url: str = "", *, page_size: int = _PAGE) -> None:
         self.url = url or "embedded"
+        self.name = name
         self._client = client
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -239,8 +244,8 @@ class ChromaStore:
         res = self._call("read generation", self.ledger.get, ids=[GENERATION_ID], include=["metadatas"])
         return int(res["metadatas"][0]["n"]) if res["ids"] else 0
 
-    def _bump(self) -> None:
-        n = self.generation() + 1
+    def _bump(self, n: int | None = None) -> None:
+        n = self.generation() + 1 if n is None else n
         self._call(
             "bump generation", self.ledger.upsert, ids=[GENERATION_ID], embeddings=[[1.0]],
             documents=[""], metadatas=[{"n": n}],
@@ -279,9 +284,10 @@ class ChromaStore:
         if not docs:
             return
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        generation = self.generation() + 1
         metas: list[dict[str, Any]] = [
             {"source": d.source, "title": d.title, "version": d.version, "chunks": d.chunks,
-             "chars": len(d.text), "ingested_at": now}
+             "chars": len(d.text), "ingested_at": now, "gen": generation, **({"key": d.key} if d.key else {})}
             for d in docs
         ]
         for meta, d in zip(metas, docs, strict=True):
@@ -291,7 +297,7 @@ class ChromaStore:
             "commit documents", self.ledger.upsert, ids=[d.doc_id for d in docs], embeddings=[[1.0]] * len(docs),
             documents=[d.text for d in docs], metadatas=metas,
         )
-        self._bump()
+        self._bump(generation)
 
     def delete_document(self, doc_id: str) -> int:
         """Remove a document and all its chunks; returns the number of chunks removed."""
@@ -376,6 +382,90 @@ class ChromaStore:
                 res["ids"][0], res["metadatas"][0], res["documents"][0], res["distances"][0], strict=True
             )
         ]
+
+    # -- change tracking (readers that follow the generation incrementally) ----------------------
+    def changed_since(self, generation: int) -> dict[str, str]:
+        """``{doc_id: version}`` of the documents committed at ``generation`` or later (inclusive: a
+        commit racing with the reader's last read is seen again, never missed; re-applying is a no-op)."""
+        res = self._call("read changes", self.ledger.get, where={"gen": {"$gte": generation}}, include=["metadatas"])
+        return {rid: str(meta.get("version", "")) for rid, meta in zip(res["ids"], res["metadatas"], strict=True)
+                if rid != GENERATION_ID}
+
+    def doc_count(self) -> int:
+        """How many documents are committed (one cheap count; the generation record is not one)."""
+        n = int(self._call("count documents", self.ledger.count))
+        return n - 1 if n else 0
+
+    def doc_ids(self) -> set[str]:
+        """The ids of every committed document (ids only: cheap even for many documents)."""
+        return {rid for rid, _, _ in self._get_all(self.ledger, include=[]) if rid != GENERATION_ID}
+
+    def chunks_of(self, doc_ids: Iterable[str]) -> list[tuple[str, dict[str, Any], str]]:
+        """(id, metadata, text) of every chunk of these documents, any version (callers filter)."""
+        ids = sorted(set(doc_ids))
+        out: list[tuple[str, dict[str, Any], str]] = []
+        for b in range(0, len(ids), 500):
+            part = ids[b : b + 500]
+            res = self._call("read chunks", self.chunks.get,
+                             where={"doc_id": {"$in": part}} if len(part) > 1 else {"doc_id": part[0]},
+                             include=["metadatas", "documents"])
+            out.extend(zip(res["ids"], res["metadatas"], (d or "" for d in res["documents"]), strict=True))
+        return out
+
+    def iter_chunks(self) -> Iterable[tuple[str, dict[str, Any], str]]:
+        """(id, metadata, text) of every chunk, one page at a time (orphans included)."""
+        return self._get_all(self.chunks, include=["metadatas", "documents"])
+
+    def chunk_rows(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], str, np.ndarray]]:
+        """``{id: (metadata, text, vector)}`` of these chunks (the ones found)."""
+        if not ids:
+            return {}
+        res = self._call("read chunks", self.chunks.get, ids=ids, include=["metadatas", "documents", "embeddings"])
+        vectors = np.asarray(res["embeddings"], dtype=np.float32)
+        return {rid: (meta, doc or "", vectors[i])
+                for i, (rid, meta, doc) in enumerate(zip(res["ids"], res["metadatas"], res["documents"], strict=True))}
+
+    def rekey_document(self, old_id: str, new_id: str, key: str) -> DocumentInfo:
+        """Move a committed document to a new id without re-embedding: copy its chunks (vectors,
+        texts, metadata) and sentence vectors, then its ledger record under ``new_id`` (the commit point),
+        then delete ``old_id``.
+        A crash in between leaves both; the caller deletes a leftover ``old_id`` on its next run."""
+        res = self._call("read document", self.ledger.get, ids=[old_id], include=["metadatas", "documents"])
+        if not res["ids"]:
+            raise DocumentNotFound(f"no document with id {old_id!r}")
+        meta, text = dict(res["metadatas"][0]), res["documents"][0] or ""
+        version = str(meta.get("version", ""))
+        got = self._call("read chunks", self.chunks.get, where={"doc_id": old_id},
+                         include=["metadatas", "documents", "embeddings"])
+        keep = [i for i, m in enumerate(got["metadatas"]) if str(m.get("version")) == version]
+        for b in range(0, len(keep), self._page):
+            part = keep[b : b + self._page]
+            metas = [{**got["metadatas"][i], "doc_id": new_id} for i in part]
+            self._call("copy chunks", self.chunks.upsert,
+                       ids=[f"{new_id}:{version}:{m.get('n', i)}" for i, m in zip(part, metas, strict=True)],
+                       embeddings=np.asarray(got["embeddings"], dtype=np.float32)[part].tolist(),
+                       documents=[got["documents"][i] or "" for i in part], metadatas=metas)
+        sent = self._call("read sentence vectors", self.sentences.get,
+                          where={"$and": [{"doc_id": old_id}, {"version": version}]},
+                          include=["metadatas", "embeddings"])
+        for b in range(0, len(sent["ids"]), self._page):  # before the ledger commit, like an ingest
+            smetas = [{**m, "doc_id": new_id} for m in sent["metadatas"][b : b + self._page]]
+            self._call("copy sentence vectors", self.sentences.upsert,
+                       ids=[f"{new_id}:{version}:{m.get('start')}:{m.get('end')}" for m in smetas],
+                       embeddings=np.asarray(sent["embeddings"][b : b + self._page], dtype=np.float32).tolist(),
+                       metadatas=smetas)
+        generation = self.generation() + 1
+        meta.update(key=key, gen=generation)
+        self._call("commit document", self.ledger.upsert, ids=[new_id], embeddings=[[1.0]], documents=[text],
+                   metadatas=[meta])
+        self._bump(generation)
+        self.delete_document(old_id)
+        return self.docs_by_id([new_id])[new_id]
+
+    def docs_by_id(self, doc_ids: list[str]) -> dict[str, DocumentInfo]:
+        """The committed documents among ``doc_ids``."""
+        res = self._call("read documents", self.ledger.get, ids=doc_ids, include=["metadatas"])
+        return {rid: _info(rid, meta) for rid, meta in zip(res["ids"], res["metadatas"], strict=True)}
 
     def _get_all(self, col: Any, include: list[str]) -> Iterable[tuple[str, dict[str, Any], str]]:
         offset = 0

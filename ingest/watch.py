@@ -140,7 +140,8 @@ class FolderWatcher:
                 self.emit(f"removed {self._name(doc.source)}")
             except DocumentNotFound:  # deleted meanwhile (an upload replaced, another process): nothing to do
                 continue
-        report = self.ingestor.ingest(present) if present else IngestReport()
+        # keyed relative to the watched folders, as in the full pass: a changed file keeps its id
+        report = self.ingestor.ingest(present, within=self.roots) if present else IngestReport()
         self._report(report, before, self.ingestor.store.docs() if present else before)
         return report
 

@@ -131,6 +131,12 @@ def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def child_env() -> Callable[..., dict[str, str]]:
+    """``child_env(data_dir, **extra)``: ``subprocess_env`` for tests that start several processes."""
+    return subprocess_env
+
+
 @pytest.fixture
 def cli_env(tmp_path: Path) -> Any:
     """``cli_env(**extra)``: a child-process environment whose data dir is ``tmp_path / "data"``

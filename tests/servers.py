@@ -1,4 +1,5 @@
-"""Test helper: a real uvicorn server for an ASGI app, in a daemon thread on 127.0.0.1."""
+"""Test helpers: a real uvicorn server for an ASGI app in a daemon thread (``serve_in_thread``), and
+API workers as separate ``assistant serve --no-ui`` processes (``api_workers``), all on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -28,3 +29,57 @@ def serve_in_thread(app: Any, *, lifespan: str = "off", timeout: float = 30) -> 
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def wait_for_http(url: str, proc: Any, *, timeout: float = 60, what: str = "server") -> None:
+    """Poll ``url`` until it answers 200; fail early if ``proc`` (a ``Popen``) exits."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before answering at {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last = exc
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer at {url} within {timeout:g} s: {last}")
+
+
+@contextlib.contextmanager
+def api_workers(env: list[dict[str, str]], *, logs: Any, timeout: float = 90) -> Iterator[list[str]]:
+    """``with api_workers([env1, env2], logs=dir) as urls:`` one ``assistant serve --no-ui`` process per
+    environment, each on its own free loopback port, all started at once and stopped on exit."""
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    procs, urls = [], []
+    try:
+        for i, e in enumerate(env):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            log = (Path(logs) / f"worker-{i}-{port}.log").open("wb")
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "assistant", "serve", "--no-ui", "--host", "127.0.0.1", "--port", str(port)],
+                env=e, stdout=log, stderr=subprocess.STDOUT))
+            urls.append(f"http://127.0.0.1:{port}")
+        for i, (url, proc) in enumerate(zip(urls, procs, strict=True)):
+            wait_for_http(f"{url}/healthz", proc, timeout=timeout, what=f"API worker {i}")
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

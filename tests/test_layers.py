@@ -3,7 +3,7 @@
     entry        assistant.cli, assistant.__main__, ingest.__main__
     surfaces     assistant.api, ui, evals, assistant.console
     composition  assistant.services
-    engine       assistant.engine, retrieval, evidence, verify, abstain, reading, llm
+    engine       assistant.engine, feedback, retrieval, bm25, evidence, verify, abstain, reading, llm
     ingest       ingest
     core         assistant.schema, errors, settings, text, question, prompts
 
@@ -23,7 +23,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("assistant", "assistant.schema", "assistant.errors", "assistant.settings", "assistant.text",
              "assistant.question", "prompts"),
     "ingest": ("ingest",),
-    "engine": ("assistant.engine", "assistant.feedback", "assistant.retrieval", "assistant.evidence", "assistant.verify",
+    "engine": ("assistant.engine", "assistant.feedback", "assistant.retrieval", "assistant.bm25", "assistant.evidence", "assistant.verify",
                "assistant.abstain", "assistant.reading", "assistant.llm"),
     "composition": ("assistant.services",),
     "surfaces": ("assistant.api", "ui", "evals", "assistant.console"),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
+from assistant.text import content_terms
+from ingest.store import ChromaStore
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
@@ -51,3 +55,57 @@ def test_fused_score_keeps_dense_order_unless_bm25_adds_evidence(settings: Setti
     assert "11,000" in chunks[0].text
     assert all(c.score >= c.dense for c in chunks)  # BM25 only ever adds
     assert [c.score for c in chunks] == sorted((c.score for c in chunks), reverse=True)
+
+
+
+class RecordingStore(ChromaStore):
+    """The real store, recording which documents' chunks a reader fetched and whether it read everything."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fetched: list[str] = []
+        self.full_reads = 0
+
+    def chunks_of(self, doc_ids: Iterable[str]) -> list[tuple[str, dict[str, Any], str]]:
+        doc_ids = list(doc_ids)
+        self.fetched.extend(doc_ids)
+        return super().chunks_of(doc_ids)
+
+    def iter_chunks(self) -> Iterable[tuple[str, dict[str, Any], str]]:
+        self.full_reads += 1
+        return super().iter_chunks()
+
+
+def test_incremental_snapshot_ranks_like_a_full_rebuild(settings: Settings, make_services: Any, tmp_path: Path,
+                                                        clapnq_passages: Any) -> None:
+    """A reader following another writer's add/replace/remove by updates answers exactly like a reader
+    that reads the whole index afresh, and it reads only the changed documents' chunks."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i, (title, text) in enumerate(clapnq_passages[:12]):
+        (folder / f"p{i:02d}.txt").write_text(f"{title}\n\n{text}")
+    writer = make_services(settings)
+    writer.ingestor.ingest([folder])
+    store = RecordingStore.connect(settings.chroma, settings.chroma_path)
+    retriever = make_services(settings, store=store).engine.retriever
+    questions = [" ".join(text.split()[5:14]) for _, text in clapnq_passages[:12:3]]
+    before = retriever.snapshot()
+    assert store.full_reads == 1
+
+    (folder / "p00.txt").write_text("Glacier retreat in the Alps. " + clapnq_passages[20][1])  # replaced
+    (folder / "p01.txt").unlink()  # removed
+    (folder / "p99.txt").write_text(clapnq_passages[30][1])  # added
+    writer.ingestor.ingest([folder], prune=True)
+
+    updated = retriever.snapshot()
+    assert updated.generation > before.generation and store.full_reads == 1
+    changed = {d.id for d in writer.ingestor.documents() if d.source.endswith(("p00.txt", "p99.txt"))}
+    assert set(store.fetched) == changed
+    fresh = HybridRetriever(store, writer.embedder, settings.retrieval)
+    full = fresh.snapshot()
+    assert updated.live == full.live and updated.chunks == full.chunks
+    for q in [*questions, "glacier retreat in the Alps"]:
+        terms = content_terms(q)
+        assert updated.bm25.top(terms, 30) == full.bm25.top(terms, 30)
+        assert retriever.retrieve(q, top_k=8) == fresh.retrieve(q, top_k=8)
+    assert "Glacier" in retriever.retrieve("glacier retreat in the Alps")[0].text

@@ -14,7 +14,7 @@ from passages import write_passages
 from assistant.services import Services
 from assistant.settings import IngestSettings, Settings
 from ingest.embedder import MAX_TOKENS, Embedder
-from ingest.pipeline import IngestService, document_id, safe_filename
+from ingest.pipeline import IngestService, safe_filename
 from ingest.store import ChromaStore, DocumentCommit
 
 
@@ -108,7 +108,7 @@ def test_every_format_is_indexed(services: Any, corpus: Path, index_invariants: 
         assert "SCRIPTLEAK" not in text and "hidden" not in text
         assert meta["source"] == str(Path(meta["source"]).resolve())
         assert services.embedder.count_tokens(text) + 2 <= MAX_TOKENS
-    assert docs["notes.txt"].id == document_id(corpus / "notes.txt")
+    assert docs["notes.txt"].id == services.ingestor.document_id(corpus / "notes.txt")
 
 
 def test_pdf_chunks_keep_page_numbers(services: Any, tmp_path: Path, make_pdf: Any) -> None:
@@ -117,7 +117,7 @@ def test_pdf_chunks_keep_page_numbers(services: Any, tmp_path: Path, make_pdf: A
     path = make_pdf(tmp_path / "survey.pdf", pages)
     report = services.ingestor.ingest([path])
     assert report.documents["added"] == 1
-    text = services.store.doc_text(document_id(path))
+    text = services.store.doc_text(services.ingestor.document_id(path))
     chunks = services.store.all_chunks()
     assert len(chunks) >= 6, "each page is long enough for two chunks"
     for _, meta, chunk in chunks:
@@ -147,7 +147,7 @@ def test_changed_file_replaces_its_chunks(services: Any, tmp_path: Path, clapnq_
     paths = write_passages(folder, clapnq_passages[:3])
     services.ingestor.ingest([folder])
     target = paths[0]
-    doc_id = document_id(target)
+    doc_id = services.ingestor.document_id(target)
     before = services.store.docs()[doc_id]
     other_chunks = sorted(c[0] for c in services.store.all_chunks() if c[1]["doc_id"] != doc_id)
 

@@ -169,3 +169,34 @@ def test_document_keeps_pdf_page_spans_and_older_records_fall_back_to_chunk_page
     assert store.chunk_page("old", "v1", 30) == 2 and store.chunk_page("old", "v1", 500) == 0
     with pytest.raises(DocumentNotFound):
         store.document("missing")
+
+
+def test_change_log_for_readers(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    """What an incremental reader asks: documents committed since a generation, the count, the ids."""
+    _write_and_commit(store, embedder, "d1", "v1", ["One."])
+    _write_and_commit(store, embedder, "d2", "v1", ["Two."])
+    g = store.generation()
+    assert store.changed_since(0) == {"d1": "v1", "d2": "v1"}
+    _write_and_commit(store, embedder, "d1", "v2", ["One again."])
+    assert store.changed_since(g + 1) == {"d1": "v2"}
+    assert store.changed_since(g) == {"d1": "v2", "d2": "v1"}, "inclusive: a racing commit is seen again"
+    assert store.doc_count() == 2 and store.doc_ids() == {"d1", "d2"}
+    store.delete_document("d2")
+    assert store.doc_count() == 1 and store.doc_ids() == {"d1"}
+    assert {rid for rid, _, _ in store.chunks_of(["d1"])} == {"d1:v1:0", "d1:v2:0"}  # any version: callers filter
+    rows = store.chunk_rows(["d1:v2:0", "missing"])
+    assert list(rows) == ["d1:v2:0"] and rows["d1:v2:0"][1] == "One again." and rows["d1:v2:0"][2].shape == (384,)
+
+
+def test_rekey_on_a_real_chroma_server(chroma_server: str, tmp_path, embedder) -> None:  # noqa: ANN001
+    """Re-keying copies the stored vectors over HTTP too (no re-embedding), and the old id is gone."""
+    settings = Settings(data_dir=tmp_path, chroma={"url": chroma_server, "collection": "rekey-test"})
+    store = ChromaStore.connect(settings.chroma, settings.chroma_path)
+    _write_and_commit(store, embedder, "old", "v1", ["Glaciers carve valleys.", "Penguins live in Antarctica."])
+    info = store.rekey_document("old", "new", key="docs/a.txt")
+    assert (info.id, info.key, info.chunks, info.version) == ("new", "docs/a.txt", 2, "v1")
+    assert list(store.docs()) == ["new"] and store.doc_text("new").startswith("Glaciers")
+    hits = store.query(embedder.embed(["Where do penguins live?"])[0], n=1)
+    assert hits[0][0] == "new:v1:1" and hits[0][3] > 0.5
+    assert store.changed_since(store.generation()) == {}  # the delete of "old" came last
+    assert "new" in store.changed_since(store.generation() - 1)

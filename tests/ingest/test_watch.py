@@ -75,6 +75,8 @@ def test_the_index_follows_create_modify_rename_delete(watching: Any, folder: Pa
     (folder / "sub" / "bravo.md").write_text(BRAVO, encoding="utf-8")
     wait_for(lambda: "added sub/bravo.md (1 chunk)" in lines, "a created file is indexed")
     assert indexed(services) == {"alpha.txt": 1, "bravo.md": 1}
+    bravo = next(d for d in services.store.docs().values() if d.source.endswith("bravo.md"))
+    assert bravo.id == services.ingestor.document_id(folder / "sub" / "bravo.md", folder), "the full pass's id"
 
     version = services.store.docs()
     (folder / "alpha.txt").write_text(ALPHA + "\n\n" + CHARLIE * 40, encoding="utf-8")
