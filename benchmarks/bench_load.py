@@ -312,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
             data_dir = args.index or tmp / f"data-{size}"
             env = server_env(data_dir, args.backend)
             extra: dict[str, Any] = {}
-            if size:
+            if size and args.index and args.index.is_dir() and any(args.index.iterdir()):
+                extra.update(chunks=size)  # reuse an index built before (e.g. bench_query.py --work)
+                print(f"reusing the index in {data_dir} ({size} chunks)", flush=True)
+            elif size:
                 print(f"building an index of {size} chunks in {data_dir} ...", flush=True)
                 extra.update(build_scaled_index(size, data_dir, args.max_passages))
             elif not args.index:
