@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+import evals.clapnq  # noqa: F401  (imported before tests/ joins sys.path: tests/evals would shadow evals)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PER_DOC = 10
 WORDS_PER_CHUNK = 120

@@ -27,6 +27,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+import evals.clapnq  # noqa: F401  (imported before tests/ joins sys.path: tests/evals would shadow evals)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
