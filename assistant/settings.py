@@ -29,6 +29,13 @@ class ChromaSettings(BaseModel):
         return v.rstrip("/")
 
 
+def _openai_needs_url(section: str, backend: str, base_url: str) -> None:
+    """One rule for every OpenAI-compatible client: ``backend=openai`` needs a ``base_url``."""
+    if backend == "openai" and not base_url:
+        raise ValueError(f"{section}.backend=openai needs {section}.base_url "
+                         f"(ASSISTANT_{section.upper()}__BASE_URL)")
+
+
 class EmbedderSettings(BaseModel):
     backend: Literal["minilm", "openai"] = "minilm"
     batch_size: int = Field(32, ge=1, le=1024)
@@ -39,8 +46,7 @@ class EmbedderSettings(BaseModel):
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> EmbedderSettings:
-        if self.backend == "openai" and not self.base_url:
-            raise ValueError("embedder.backend=openai needs embedder.base_url (ASSISTANT_EMBEDDER__BASE_URL)")
+        _openai_needs_url("embedder", self.backend, self.base_url)
         return self
 
 
@@ -84,8 +90,7 @@ class LLMSettings(BaseModel):
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> LLMSettings:
-        if self.backend == "openai" and not self.base_url:
-            raise ValueError("llm.backend=openai needs llm.base_url (ASSISTANT_LLM__BASE_URL)")
+        _openai_needs_url("llm", self.backend, self.base_url)
         return self
 
 

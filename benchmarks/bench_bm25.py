@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -165,19 +166,14 @@ def worker(url: str, index: int, bm25s_too: bool) -> dict[str, float]:
     return out
 
 
-def start_server(path: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(path: Path) -> Any:
+    """A ``chroma run`` on ``path`` (``.url``, ``.proc``, ``.stop()``): the tests' one way to start it."""
     sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from conftest import _wait_for_heartbeat, free_port  # the tests' helpers: one way to start `chroma run`
+    from chroma_proc import ChromaProcess
 
-    port = free_port()
-    path.mkdir(parents=True, exist_ok=True)
-    log = (path.parent / "chroma-server.log").open("ab")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--host", "127.0.0.1", "--port",
-                             str(port), "--path", str(path)], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-    url = f"http://127.0.0.1:{port}"
-    _wait_for_heartbeat(url, proc, timeout=60)
-    return proc, url
+    chroma = ChromaProcess(path)
+    chroma.start(timeout=60)
+    return chroma
 
 
 def server_rss_mb(proc: subprocess.Popen[bytes]) -> float:
@@ -199,7 +195,8 @@ def main() -> None:
         print(json.dumps(worker(url, int(index), flag == "1")))
         return
     work = args.work or REPO_ROOT / "var" / "bench-bm25" / str(args.chunks)
-    proc, url = start_server(work / "chroma")
+    chroma = start_server(work / "chroma")
+    url, proc = chroma.url, chroma.proc
     try:
         build_corpus(url, args.chunks)
         print(f"chroma server RSS {server_rss_mb(proc)} MB, disk {du_mb(work / 'chroma')} MB")
@@ -213,8 +210,7 @@ def main() -> None:
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(f"chroma server RSS after the workers {server_rss_mb(proc)} MB")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        chroma.stop(timeout=30)
     keys = list(rows[0])
     print("\n| figure | " + " | ".join(f"worker {r['worker']}" for r in rows) + " |")
     print("|---|" + "---|" * len(rows))

@@ -28,7 +28,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,9 @@ import httpx
 from evals.clapnq import ClapItem, load_clapnq, write_corpus
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(REPO_ROOT / "tests"))  # after evals is imported: tests/evals would shadow it
+from servers import free_port, stop_process, wait_for_http  # noqa: E402  (the tests' helpers)
+
 SAMPLE = REPO_ROOT / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
 SAMPLE_QUESTIONS = [
     "What did South Korea do in response?",
@@ -101,12 +103,6 @@ def _is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- corpus and questions ----------------------------------------------------------------------------
@@ -169,17 +165,11 @@ def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.P
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"the server exited with code {proc.returncode}; see its log")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise SystemExit(f"the server at {url} did not answer /healthz within {timeout:.0f} s")
+    """Wait for ``url``'s ``/healthz``; exit with the reason if the server dies or never answers."""
+    try:
+        wait_for_http(f"{url}/healthz", proc, timeout=timeout, what="the server")
+    except RuntimeError as exc:
+        raise SystemExit(f"{exc}; see its log") from None
 
 
 # -- the load --------------------------------------------------------------------------------------
@@ -282,15 +272,12 @@ def measure(url: str, questions: list[str], args: argparse.Namespace, headers: d
     return s
 
 
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def drop_scratch(tmp: Path, keep: bool) -> None:
+    """Remove the run's temp dir, or say where it was kept (``--keep``)."""
+    if keep:
+        print(f"data dir and server log kept in {tmp}", file=sys.stderr)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,13 +313,13 @@ def main(argv: list[str] | None = None) -> int:
                              ingest_s=report["wall_s"])
                 print(f"  {extra['documents']} documents, {extra['chunks']} chunks in {report['wall_s']} s",
                       flush=True)
-            port = _free_port()
+            port = free_port()
             proc = start_server(env, port, tmp / f"server-{size}.log")
             try:
                 wait_ready(f"http://127.0.0.1:{port}", proc)
                 summaries.append(measure(f"http://127.0.0.1:{port}", questions, args, headers, extra))
             finally:
-                stop(proc)
+                stop_process(proc)
             if not args.keep and not args.index:
                 shutil.rmtree(data_dir, ignore_errors=True)
         if len(summaries) > 1:
@@ -343,10 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{s['load_avg_1m']} |")
         return 0 if all(s["errors"] == 0 for s in summaries) else 1
     finally:
-        if args.keep:
-            print(f"data dir and server log kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        drop_scratch(tmp, args.keep)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -32,7 +31,8 @@ import evals.clapnq  # noqa: F401  (imported before tests/ joins sys.path: tests
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-from conftest import _wait_for_heartbeat, free_port, subprocess_env  # noqa: E402  (the tests' helpers)
+from chroma_proc import ChromaProcess  # noqa: E402  (the tests' helpers)
+from conftest import subprocess_env  # noqa: E402
 from servers import api_workers  # noqa: E402
 
 from evals.clapnq import load_clapnq  # noqa: E402
@@ -68,17 +68,12 @@ def main() -> None:
         (corpus / f"p{n:04d}.txt").write_text(f"{title}\n\n{text}")
     questions = [i.question for i in items]
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    chroma = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--host", "127.0.0.1",
-                               "--port", str(port), "--path", str(work / "chroma")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-    extra = {"ASSISTANT_CHROMA__URL": url, "ASSISTANT_CHROMA__COLLECTION": f"bench-{uuid.uuid4().hex[:6]}",
+    chroma = ChromaProcess(work / "chroma")
+    extra = {"ASSISTANT_CHROMA__URL": chroma.url, "ASSISTANT_CHROMA__COLLECTION": f"bench-{uuid.uuid4().hex[:6]}",
              "PYTHONPATH": str(REPO_ROOT)}
     rows: list[tuple[float, float, int, int]] = []
     try:
-        _wait_for_heartbeat(url, chroma, timeout=60)
+        chroma.start(timeout=60)
         envs = [subprocess_env(work / f"worker{i}", **extra) for i in range(2)]
         with api_workers(envs, logs=work) as urls, httpx.Client(timeout=60) as client:
             seed = [("files", (f"seed{n}.txt", f"{t}\n\n{p}".encode(), "text/plain"))
@@ -110,8 +105,7 @@ def main() -> None:
             t_end = time.perf_counter()
             docs = len(client.get(f"{urls[1]}/v1/documents").json())
     finally:
-        chroma.terminate()
-        chroma.wait(timeout=30)
+        chroma.stop(timeout=30)
     report = json.loads(out) if out.strip().startswith("{") else {}
     result = {
         "ingest_s": round(t_ingested - t_start, 1), "ingested_chunks": report.get("chunks", {}).get("added"),

@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import json
 import random
-import shutil
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -33,14 +31,15 @@ from typing import Any
 import httpx
 from bench_load import (
     SAMPLE_QUESTIONS,
-    _free_port,
     build_corpus,
+    drop_scratch,
     ingest,
     percentile,
     server_env,
     start_server,
     wait_ready,
 )
+from servers import free_port, stop_process
 
 from evals.clapnq import load_clapnq
 
@@ -174,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         build_corpus(items[: args.max_passages], tmp / "corpus")
         print(f"indexing {args.max_passages + 1} documents ...", flush=True)
         report = ingest(tmp / "corpus", env)
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         proc = start_server(env, port, tmp / "server.log")
         wait_ready(url, proc)
@@ -187,9 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         rss["after_warmup"] = rss_mb(proc.pid)
         asyncio.run(soak.run(args.clients, total - warmup, seed=2))
         rss["end"] = rss_mb(proc.pid)
-        proc.terminate()
-        proc.wait(timeout=30)
-        proc = None
+        stop_process(proc, timeout=30)
         invariants = check_invariants(data_dir)
 
         requests = sum(soak.status.values()) + sum(soak.failures.values())
@@ -220,16 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = server_errors == 0 and not soak.failures and growth < RSS_GROWTH_LIMIT and invariants["ok"]
         return 0 if ok else 1
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except Exception:  # noqa: BLE001 - best effort: never leave the server behind
-                proc.kill()
-        if args.keep:
-            print(f"data dir and server log kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        stop_process(proc)  # never leave the server behind
+        drop_scratch(tmp, args.keep)
 
 
 if __name__ == "__main__":

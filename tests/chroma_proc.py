@@ -13,22 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import TracebackType
 
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from servers import free_port, stop_process, wait_for_http
 
 
 def chroma_executable() -> Path:
@@ -44,7 +35,7 @@ def chroma_executable() -> Path:
 class ChromaProcess:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -56,17 +47,7 @@ class ChromaProcess:
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"`chroma run` exited with {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        raise RuntimeError(f"`chroma run` did not answer at {self.url} within {timeout:g} s")
+        wait_for_http(f"{self.url}/api/v2/heartbeat", self.proc, timeout=timeout, what="`chroma run`")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, like a crash or an OOM kill."""
@@ -75,16 +56,19 @@ class ChromaProcess:
             self.proc.wait(timeout=30)
         self.proc = None
 
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+        stop_process(self.proc, timeout=timeout)
+        self.proc = None
+
     def __enter__(self) -> ChromaProcess:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # a server that never answered is not left behind
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.proc = None
+        self.stop()

@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
 import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chroma_proc import ChromaProcess
+from servers import free_port
 
 from assistant.services import Services
 from assistant.settings import Settings
@@ -111,12 +107,6 @@ def services(settings: Settings, embedder: MiniLMEmbedding) -> Services:
 
 # -- subprocess helpers --------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment for running ``assistant``/``python -m ingest`` in a child process:
     the parent's, minus any ``ASSISTANT_*``, plus an isolated data dir and ``extra``."""
@@ -152,50 +142,11 @@ def unused_port() -> int:
 
 # -- a real Chroma server ------------------------------------------------------------------------
 
-def _wait_for_heartbeat(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"`chroma run` exited with code {proc.returncode} before answering")
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as exc:
-            last = exc
-        time.sleep(0.1)
-    raise RuntimeError(f"`chroma run` did not answer at {url} within {timeout:.0f} s: {last}")
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``chroma run`` on 127.0.0.1 for the session; yields its URL (``http://127.0.0.1:PORT``)."""
-    exe = Path(sys.executable).parent / "chroma"
-    if not exe.exists():
-        found = shutil.which("chroma")
-        if not found:
-            pytest.skip("the `chroma` executable is not installed next to the interpreter")
-        exe = Path(found)
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    log = (path.parent / f"chroma-server-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [str(exe), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_heartbeat(url, proc, timeout=30)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with ChromaProcess(tmp_path_factory.mktemp("chroma-server")) as chroma:
+        yield chroma.url
 
 
 # -- real documents of each format ---------------------------------------------------------------

@@ -44,7 +44,7 @@ def main() -> None:
 @contextlib.contextmanager
 def llama_server(model: Path, *, ctx: int = 2048, threads: int = 2, timeout: float = 120) -> Iterator[str]:
     """``with llama_server(gguf) as base_url:`` (``http://127.0.0.1:PORT``, OpenAI API under ``/v1``)."""
-    from servers import wait_for_http
+    from servers import stop_process, wait_for_http
 
     proc = subprocess.Popen([sys.executable, __file__, str(model), "--ctx", str(ctx), "--threads", str(threads)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -57,12 +57,7 @@ def llama_server(model: Path, *, ctx: int = 2048, threads: int = 2, timeout: flo
         wait_for_http(f"{url}/health", proc, timeout=timeout, what="llama.cpp server")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Test helpers: a real uvicorn server for an ASGI app in a daemon thread (``serve_in_thread``), and
-API workers as separate ``assistant serve --no-ui`` processes (``api_workers``), all on 127.0.0.1."""
+"""Test helpers: a real uvicorn server for an ASGI app in a daemon thread (``serve_in_thread``),
+API workers as separate ``assistant serve --no-ui`` processes (``api_workers``), all on 127.0.0.1, and
+the child-process basics the tests and benchmarks share (``free_port``, ``wait_for_http``, ``stop_process``)."""
 
 from __future__ import annotations
 
 import contextlib
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -31,15 +34,35 @@ def serve_in_thread(app: Any, *, lifespan: str = "off", timeout: float = 30) -> 
         thread.join(timeout=15)
 
 
-def wait_for_http(url: str, proc: Any, *, timeout: float = 60, what: str = "server") -> None:
-    """Poll ``url`` until it answers 200; fail early if ``proc`` (a ``Popen``) exits."""
+def free_port() -> int:
+    """A loopback port with nothing listening (at the time of asking)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[Any] | None, *, timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if ``proc`` has not exited within ``timeout`` seconds; reaps it either way."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for_http(url: str, proc: Any | None, *, timeout: float = 60, what: str = "server") -> None:
+    """Poll ``url`` until it answers 200; fail early if ``proc`` (a ``Popen``, or None for a server
+    someone else started) exits."""
     import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{what} exited with code {proc.returncode} before answering at {url}")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
@@ -55,17 +78,13 @@ def wait_for_http(url: str, proc: Any, *, timeout: float = 60, what: str = "serv
 def api_workers(env: list[dict[str, str]], *, logs: Any, timeout: float = 90) -> Iterator[list[str]]:
     """``with api_workers([env1, env2], logs=dir) as urls:`` one ``assistant serve --no-ui`` process per
     environment, each on its own free loopback port, all started at once and stopped on exit."""
-    import socket
-    import subprocess
     import sys
     from pathlib import Path
 
     procs, urls = [], []
     try:
         for i, e in enumerate(env):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
+            port = free_port()
             log = (Path(logs) / f"worker-{i}-{port}.log").open("wb")
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "assistant", "serve", "--no-ui", "--host", "127.0.0.1", "--port", str(port)],
@@ -76,10 +95,6 @@ def api_workers(env: list[dict[str, str]], *, logs: Any, timeout: float = 90) ->
         yield urls
     finally:
         for proc in procs:
-            proc.terminate()
+            proc.terminate()  # all at once; stop_process then waits for each
         for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)

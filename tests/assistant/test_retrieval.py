@@ -14,19 +14,24 @@ from ingest.store import ChromaStore
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
 
+def _ingest_texts(services: Any, docs: Path, **texts: str) -> None:
+    """Write ``name=text`` as ``docs/name.txt`` and ingest the folder."""
+    docs.mkdir(exist_ok=True)
+    for name, text in texts.items():
+        (docs / f"{name}.txt").write_text(text)
+    services.ingestor.ingest([docs])
+
+
 def test_bm25_follows_updates_and_deletes(settings: Settings, make_services: Any, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("The zebrafish project started in Lisbon. It studies fin regrowth.")
-    (docs / "b.txt").write_text("Quarterly revenue grew by 14 percent. Costs stayed flat.")
     services = make_services(settings)
-    services.ingestor.ingest([docs])
+    _ingest_texts(services, docs, a="The zebrafish project started in Lisbon. It studies fin regrowth.",
+                  b="Quarterly revenue grew by 14 percent. Costs stayed flat.")
     retriever = services.engine.retriever
     top = retriever.retrieve("zebrafish Lisbon")[0]
     assert top.text.startswith("The zebrafish") and top.bm25 > 0
 
-    (docs / "a.txt").write_text("The axolotl project started in Porto. It studies limb regrowth.")
-    services.ingestor.ingest([docs])
+    _ingest_texts(services, docs, a="The axolotl project started in Porto. It studies limb regrowth.")
     texts = [c.text for c in retriever.retrieve("zebrafish Lisbon", top_k=10)]
     assert all("zebrafish" not in t for t in texts), "the old version must be gone from dense and BM25"
     assert retriever.retrieve("axolotl Porto")[0].text.startswith("The axolotl")
@@ -37,12 +42,9 @@ def test_bm25_follows_updates_and_deletes(settings: Settings, make_services: Any
 
 
 def test_document_filter(settings: Settings, make_services: Any, tmp_path: Path) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Apples are harvested in autumn in the northern orchards.")
-    (docs / "b.txt").write_text("Apples are stored in cold rooms after the harvest.")
     services = make_services(settings)
-    services.ingestor.ingest([docs])
+    _ingest_texts(services, tmp_path / "docs", a="Apples are harvested in autumn in the northern orchards.",
+                  b="Apples are stored in cold rooms after the harvest.")
     b = next(d for d in services.ingestor.documents() if d.source.endswith("b.txt"))
     chunks = services.engine.retriever.retrieve("apples harvest", document_ids=[b.id])
     assert chunks and {c.document_id for c in chunks} == {b.id}
