@@ -4,6 +4,8 @@
   touch the network; loopback servers such as ``chroma run`` and uvicorn are fine).
 * ``settings`` (isolated ``data_dir`` under ``tmp_path``, extractive LLM) -> ``services``, which
   reuses one session-wide MiniLM embedder (loading it is cheap, but not free).
+* ``sample_index`` (session): the sample article ingested once, for tests that only read;
+  ``sample_settings`` points at it.
 * ``chroma_server``: a real ``chroma run`` on loopback for the Chroma server mode.
 
 Subfolders add their own ``conftest.py`` for package-specific fixtures.
@@ -27,6 +29,7 @@ from assistant.settings import Settings
 from ingest.embedder import MiniLMEmbedding
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = REPO_ROOT / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
 
 
 # -- network guard -------------------------------------------------------------------------------
@@ -103,6 +106,23 @@ def make_services(embedder: MiniLMEmbedding) -> Callable[..., Services]:
 @pytest.fixture
 def services(settings: Settings, embedder: MiniLMEmbedding) -> Services:
     return Services(settings, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedding) -> Path:
+    """A data dir with the sample article ingested once per session. Read-only: a test that ingests,
+    deletes or votes makes its own (``settings`` / ``services``)."""
+    data_dir = tmp_path_factory.mktemp("sample-index") / "data"
+    report = Services(Settings(data_dir=data_dir, llm={"backend": "extractive"}), embedder=embedder).ingestor.ingest(
+        [SAMPLE])
+    assert report.ok and report.documents["added"] == 1, report
+    return data_dir
+
+
+@pytest.fixture
+def sample_settings(sample_index: Path) -> Settings:
+    """``Settings`` over the shared ``sample_index`` (extractive LLM); change ``llm`` freely, never the index."""
+    return Settings(data_dir=sample_index, llm={"backend": "extractive"})
 
 
 # -- subprocess helpers --------------------------------------------------------------------------

@@ -18,17 +18,14 @@ QUESTION = "What did South Korea do in response?"
 
 
 @pytest.fixture
-def sample_services(settings: Settings, make_services: Any) -> Any:
-    services = make_services(settings)
-    services.ingestor.ingest([SAMPLE])
-    return services
+def sample_services(sample_settings: Settings, make_services: Any) -> Any:
+    """Extractive services over the session's sample index (tests/conftest.py)."""
+    return make_services(sample_settings)
 
 
-def llm_services(settings: Settings, make_services: Any, llm: Any) -> Any:
-    settings.llm = settings.llm.model_copy(update={"backend": "fake"})
-    services = make_services(settings, llm=llm)
-    services.ingestor.ingest([SAMPLE])
-    return services
+def llm_services(sample_settings: Settings, make_services: Any, llm: Any) -> Any:
+    sample_settings.llm = sample_settings.llm.model_copy(update={"backend": "fake"})
+    return make_services(sample_settings, llm=llm)
 
 
 def assert_citations_exact(services: Any, answer: Answer) -> None:
@@ -70,11 +67,11 @@ def test_follow_up_is_condensed_with_the_conversation(sample_services: Any) -> N
         "What is the capital of Australia?"
 
 
-def test_invented_sentence_is_dropped_and_reported(settings: Settings, make_services: Any) -> None:
+def test_invented_sentence_is_dropped_and_reported(sample_settings: Settings, make_services: Any) -> None:
     """Regression: a model answering from its own knowledge must not get through verification."""
     llm = ScriptedLLM(default="South Korea summoned Russia’s ambassador [1]. "
                               "The capital of Australia is Canberra [1].")
-    services = llm_services(settings, make_services, llm)
+    services = llm_services(sample_settings, make_services, llm)
     answer = services.engine.ask(QUESTION)
     assert "Canberra" not in answer.answer
     assert answer.grounding.unsupported == ["The capital of Australia is Canberra."]
@@ -83,9 +80,9 @@ def test_invented_sentence_is_dropped_and_reported(settings: Settings, make_serv
     assert_citations_exact(services, answer)
 
 
-def test_wrong_citation_is_reattributed_to_the_supporting_evidence(settings: Settings, make_services: Any) -> None:
+def test_wrong_citation_is_reattributed_to_the_supporting_evidence(sample_settings: Settings, make_services: Any) -> None:
     wrong = "The summoning of Russia’s ambassador points to a willingness to reevaluate defense strategies [3]."
-    services = llm_services(settings, make_services, ScriptedLLM(default=wrong))
+    services = llm_services(sample_settings, make_services, ScriptedLLM(default=wrong))
     prep = services.engine.prepare(QUESTION)
     assert "summoning" not in prep.evidence[2].text  # [3] is really the wrong source
     answer = services.engine.ask(QUESTION)
@@ -95,24 +92,24 @@ def test_wrong_citation_is_reattributed_to_the_supporting_evidence(settings: Set
     assert_citations_exact(services, answer)
 
 
-def test_nothing_verifiable_falls_back_to_extractive_with_a_notice(settings: Settings, make_services: Any) -> None:
-    services = llm_services(settings, make_services, ScriptedLLM(default="Bananas are yellow [1]."))
+def test_nothing_verifiable_falls_back_to_extractive_with_a_notice(sample_settings: Settings, make_services: Any) -> None:
+    services = llm_services(sample_settings, make_services, ScriptedLLM(default="Bananas are yellow [1]."))
     answer = services.engine.ask(QUESTION)
     assert answer.backend == "extractive" and answer.notice and "verified" in answer.notice
     assert answer.grounding.unsupported == ["Bananas are yellow."]
     assert "summoning" in answer.answer
 
 
-def test_llm_failure_degrades_to_extractive(settings: Settings, make_services: Any) -> None:
-    services = llm_services(settings, make_services, ScriptedLLM(fail=True))
+def test_llm_failure_degrades_to_extractive(sample_settings: Settings, make_services: Any) -> None:
+    services = llm_services(sample_settings, make_services, ScriptedLLM(fail=True))
     answer = services.engine.ask(QUESTION)
     assert answer.backend == "extractive" and "failed" in (answer.notice or "")
     assert not answer.abstained and answer.citations
 
 
-def test_stream_yields_tokens_then_the_verified_answer(settings: Settings, make_services: Any) -> None:
+def test_stream_yields_tokens_then_the_verified_answer(sample_settings: Settings, make_services: Any) -> None:
     llm = ScriptedLLM(default="South Korea summoned Russia’s ambassador [1].")
-    services = llm_services(settings, make_services, llm)
+    services = llm_services(sample_settings, make_services, llm)
     items = list(services.engine.stream(QUESTION))
     tokens = [i for i in items if isinstance(i, str)]
     assert len(tokens) > 3 and "".join(tokens) == "South Korea summoned Russia’s ambassador [1]."
@@ -136,12 +133,12 @@ def test_errors_are_named(settings: Settings, make_services: Any) -> None:
         services.engine.ask("why " * 1000)
 
 
-def test_missing_model_file_is_named(settings: Settings, make_services: Any, tmp_path: Path) -> None:
-    settings.llm = settings.llm.model_copy(update={"backend": "local", "model_path": str(tmp_path / "nope.gguf")})
-    services = make_services(settings)
+def test_missing_model_file_is_named(sample_settings: Settings, make_services: Any, tmp_path: Path) -> None:
+    sample_settings.llm = sample_settings.llm.model_copy(
+        update={"backend": "local", "model_path": str(tmp_path / "nope.gguf")})
+    services = make_services(sample_settings)
     with pytest.raises(LLMUnavailable, match="nope.gguf"):
         services.llm.count_tokens("x")
-    services.ingestor.ingest([SAMPLE])
     answer = services.engine.ask(QUESTION)  # answering still works: extractive with a notice
     assert answer.backend == "extractive" and "nope.gguf" in (answer.notice or "")
 
@@ -155,11 +152,12 @@ def test_global_llama_index_settings_are_never_touched(sample_services: Any) -> 
 
 @pytest.mark.slow
 @pytest.mark.llm
-def test_real_local_model_answers_the_sample_question(settings: Settings, make_services: Any,
+def test_real_local_model_answers_the_sample_question(sample_settings: Settings, make_services: Any,
                                                       local_model_path: Path) -> None:
-    settings.llm = settings.llm.model_copy(update={"backend": "local", "model_path": str(local_model_path)})
-    services = make_services(settings)
-    services.ingestor.ingest([SAMPLE])
+    # max_tokens: the answer is ~50 tokens; the cap only bounds a rambling model (2 cores)
+    sample_settings.llm = sample_settings.llm.model_copy(
+        update={"backend": "local", "model_path": str(local_model_path), "max_tokens": 96})
+    services = make_services(sample_settings)
     tokens, answer = [], None
     for item in services.engine.stream(QUESTION):
         if isinstance(item, str):

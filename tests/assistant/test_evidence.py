@@ -17,10 +17,9 @@ from ingest.embedder import MiniLMEmbedding
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
 
-def test_the_south_korea_answer_is_the_top_evidence(settings: Settings, make_services: Any) -> None:
+def test_the_south_korea_answer_is_the_top_evidence(sample_settings: Settings, make_services: Any) -> None:
     """Regression: scored alone, the answering sentence ranks 23rd of 34 (its subject is in the sentence before)."""
-    services = make_services(settings)
-    services.ingestor.ingest([SAMPLE])
+    services = make_services(sample_settings)
     prep = services.engine.prepare("What did South Korea do in response?")
     top = prep.evidence[0]
     assert "South Korea has already raised alarms" in top.text and "summoning of Russia’s ambassador" in top.text
@@ -30,9 +29,8 @@ def test_the_south_korea_answer_is_the_top_evidence(settings: Settings, make_ser
     assert len({(e.start, e.end) for e in prep.evidence}) == len(prep.evidence)
 
 
-def test_headings_are_not_evidence(settings: Settings, make_services: Any) -> None:
-    services = make_services(settings)
-    services.ingestor.ingest([SAMPLE])
+def test_headings_are_not_evidence(sample_settings: Settings, make_services: Any) -> None:
+    services = make_services(sample_settings)
     prep = services.engine.prepare("What are the global consequences of North Korean involvement?")
     assert all(not e.text.startswith("Emerging Tensions") for e in prep.evidence)
 

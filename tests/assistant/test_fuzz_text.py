@@ -19,8 +19,6 @@ from assistant.settings import Settings
 from assistant.text import sentence_spans
 from assistant.verify import GroundingVerifier
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 PIECES = st.sampled_from(["The", "army", "Mr.", "U.S.", "3.5", "Seoul", "summoned", "[1]", "[2]", "[9]", "[1, 2]",
@@ -59,11 +57,9 @@ def test_verifier_never_crashes_and_keeps_only_real_ids(reply: str, texts: list[
 
 
 @pytest.fixture(scope="module")
-def sample_services(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> tuple[Services, ScriptedLLM]:
+def sample_services(sample_index: Path, embedder: Any) -> tuple[Services, ScriptedLLM]:
     llm = ScriptedLLM()
-    settings_ = Settings(data_dir=tmp_path_factory.mktemp("fuzz-engine") / "data", llm={"backend": "fake"})
-    services = Services(settings_, embedder=embedder, llm=llm)
-    assert services.ingestor.ingest([SAMPLE]).ok
+    services = Services(Settings(data_dir=sample_index, llm={"backend": "fake"}), embedder=embedder, llm=llm)
     return services, llm
 
 

@@ -327,10 +327,14 @@ def test_openai_compat_streams_and_maps_errors(tmp_path: Path, fake_openai: str,
 # -- the real embedded model (slow) --------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def local_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLM]:
+def local_llm(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[LocalLLM]:
     if not _parts_installed():
         pytest.skip("model part packages not installed (make install)")
-    s = Settings(data_dir=tmp_path_factory.mktemp("llm-data"), llm={"backend": "local", "timeout_s": 120})
+    # the session's assembled bundled model (tests/conftest.py): assembled once, and loaded once with the
+    # other real-model tests' (same file, context window and threads: the same engine)
+    model = request.getfixturevalue("local_model_path")
+    s = Settings(data_dir=tmp_path_factory.mktemp("llm-data"),
+                 llm={"backend": "local", "model_path": str(model), "timeout_s": 120})
     llm = LocalLLM(s)
     ok, detail = llm.ready()
     assert ok, detail

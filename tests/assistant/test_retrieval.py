@@ -11,8 +11,6 @@ from assistant.settings import Settings
 from assistant.text import content_terms
 from ingest.store import ChromaStore
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
-
 
 def _ingest_texts(services: Any, docs: Path, **texts: str) -> None:
     """Write ``name=text`` as ``docs/name.txt`` and ingest the folder."""
@@ -50,9 +48,9 @@ def test_document_filter(settings: Settings, make_services: Any, tmp_path: Path)
     assert chunks and {c.document_id for c in chunks} == {b.id}
 
 
-def test_fused_score_keeps_dense_order_unless_bm25_adds_evidence(settings: Settings, make_services: Any) -> None:
-    services = make_services(settings)
-    services.ingestor.ingest([SAMPLE])
+def test_fused_score_keeps_dense_order_unless_bm25_adds_evidence(sample_settings: Settings,
+                                                                 make_services: Any) -> None:
+    services = make_services(sample_settings)
     chunks = services.engine.retriever.retrieve("How many North Korean soldiers might be near Kursk?")
     assert "11,000" in chunks[0].text
     assert all(c.score >= c.dense for c in chunks)  # BM25 only ever adds

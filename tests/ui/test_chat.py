@@ -14,8 +14,6 @@ from assistant.llm.fake import ScriptedLLM
 from assistant.schema import Answer, ChatTurn, Grounding
 from ui.chat import build_ui, delete, list_documents, reply, upload
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
-
 
 class ScriptedEngine:
     """Implements ``AnswerEngine.stream``: yields the scripted items (raising an exception item)."""
@@ -80,11 +78,10 @@ def test_errors_become_friendly_messages_and_do_not_enter_history() -> None:
     assert "ga-error" in content and "secret trace" not in content and "Traceback" not in content
 
 
-def test_failed_llm_degrades_with_a_notice(settings: Any, make_services: Any) -> None:
+def test_failed_llm_degrades_with_a_notice(sample_settings: Any, make_services: Any) -> None:
     """A real engine whose LLM fails: the extractive answer arrives with the engine's notice."""
-    services = make_services(settings.model_copy(update={"llm": settings.llm.model_copy(update={"backend": "fake"})}),
-                             llm=ScriptedLLM(fail=True))
-    services.ingestor.ingest([SAMPLE])
+    sample_settings.llm = sample_settings.llm.model_copy(update={"backend": "fake"})
+    services = make_services(sample_settings, llm=ScriptedLLM(fail=True))
     chat, history, _ = list(reply(services, "What did South Korea do in response?", [], []))[-1]
     assert 'class="ga-notice"' in chat[-1]["content"] and "language model failed" in chat[-1]["content"]
     assert "summoning of Russia" in chat[-1]["content"] and len(history) == 2

@@ -1,7 +1,7 @@
 """Fixtures for the REST API tests: real Services (real MiniLM embedder, real embedded Chroma) on a
 temporary data dir with the sample article ingested, the app over them, and an in-process client.
 
-* ``index_dir`` (session): a data dir with the sample ingested once; read-only tests share it.
+* ``index_dir`` (session): the shared ``sample_index`` of ``tests/conftest.py``; read-only tests share it.
 * ``make_app(llm=None, data_dir=None, **settings)``: ``create_app(Services(...), ui=False)``.
 * ``client`` / ``make_client(app)``: ``httpx.AsyncClient`` over ``httpx.ASGITransport``.
 * ``serve(app)``: a real uvicorn server on a free loopback port, in a background thread.
@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import SAMPLE, build_services
+from api_helpers import build_services
 from fastapi import FastAPI
 from servers import serve_in_thread
 
@@ -24,11 +24,9 @@ from assistant.api.app import create_app
 
 
 @pytest.fixture(scope="session")
-def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Path:
-    data_dir = tmp_path_factory.mktemp("api-index") / "data"
-    report = build_services(embedder, data_dir).ingestor.ingest([SAMPLE])
-    assert report.documents["added"] == 1, report
-    return data_dir
+def index_dir(sample_index: Path) -> Path:
+    """The session's ``sample_index`` (tests/conftest.py): read-only."""
+    return sample_index
 
 
 @pytest.fixture
