@@ -5,7 +5,7 @@
 * ``settings`` (isolated ``data_dir`` under ``tmp_path``, extractive LLM) -> ``services``, which
   reuses one session-wide MiniLM embedder (loading it is cheap, but not free).
 * ``sample_index`` (session): the sample article ingested once, for tests that only read;
-  ``sample_settings`` points at it.
+  ``sample_settings`` points at it, ``sample_copy`` copies it into the test's own data dir.
 * ``chroma_server``: a real ``chroma run`` on loopback for the Chroma server mode.
 
 Subfolders add their own ``conftest.py`` for package-specific fixtures.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -117,6 +118,14 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbed
         [SAMPLE])
     assert report.ok and report.documents["added"] == 1, report
     return data_dir
+
+
+@pytest.fixture
+def sample_copy(sample_index: Path, settings: Settings) -> Settings:
+    """``settings`` whose data dir (the ``cli_env`` one too) starts as a private copy of ``sample_index``:
+    for tests that write, or whose child processes open the index."""
+    shutil.copytree(sample_index, settings.data_dir)
+    return settings
 
 
 @pytest.fixture

@@ -31,13 +31,10 @@ def _run(args: list[str], env: dict[str, str], timeout: float = 180) -> subproce
     return subprocess.run([PY, "-m", "assistant", *args], env=env, capture_output=True, timeout=timeout)
 
 
-@pytest.mark.slow  # two child processes, ~10 s each (interpreter start, Chroma, the embedder)
-async def test_ask_json_is_byte_identical_to_post_v1_ask(cli_env: Any, settings: Settings, embedder: Any) -> None:
+@pytest.mark.slow  # a child process, ~10 s (interpreter start, Chroma, the embedder)
+async def test_ask_json_is_byte_identical_to_post_v1_ask(cli_env: Any, sample_copy: Settings, embedder: Any) -> None:
+    settings = sample_copy  # the sample indexed (a copy of the session's index), in cli_env's data dir
     env = cli_env()
-    ingested = _run(["ingest", str(SAMPLE), "--json"], env)
-    assert ingested.returncode == 0, ingested.stderr.decode()
-    assert json.loads(ingested.stdout)["documents"]["added"] == 1
-
     asked = _run(["ask", QUESTION, "--json"], env)
     assert asked.returncode == 0, asked.stderr.decode()
     assert b"Traceback" not in asked.stderr

@@ -18,7 +18,6 @@ from assistant.settings import Settings
 from evals import metrics as m
 from evals.feedback import feedback_dataset, feedback_items
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
 MINISTER = "As Ukraine’s Defense Minister Rustem Umerov confirmed instances of North Korean troops being attacked"
 ZELENSKY = "President Volodymyr Zelensky’s calls for collective action"
 
@@ -28,12 +27,11 @@ def _assistant(args: list[str], env: dict[str, str]) -> subprocess.CompletedProc
                           timeout=300)
 
 
-@pytest.mark.slow  # three child processes (~8 s each: interpreter, Chroma, the embedder)
-def test_votes_export_as_a_dataset_and_replay_with_a_gate(cli_env: Any, settings: Settings, embedder: Any,
+@pytest.mark.slow  # two child processes (~8 s each: interpreter, Chroma, the embedder)
+def test_votes_export_as_a_dataset_and_replay_with_a_gate(cli_env: Any, sample_copy: Settings, embedder: Any,
                                                           tmp_path: Path) -> None:
+    settings = sample_copy  # the sample indexed (a copy of the session's index), in cli_env's data dir
     env = cli_env()
-    ingested = _assistant(["ingest", str(SAMPLE), "--json"], env)
-    assert ingested.returncode == 0, ingested.stderr
 
     # answers and votes, as the UI or POST /v1/feedback make them (this process only reads the index)
     services = Services(settings, embedder=embedder)
