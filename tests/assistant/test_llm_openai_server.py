@@ -13,8 +13,6 @@ from llm_server import llama_server
 
 from assistant.settings import Settings
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
-
 
 @pytest.fixture(scope="session")
 def openai_server(local_model_path: Path) -> Iterator[str]:
@@ -25,12 +23,12 @@ def openai_server(local_model_path: Path) -> Iterator[str]:
 
 @pytest.mark.llm
 @pytest.mark.slow
-def test_a_sample_question_through_the_openai_backend(openai_server: str, tmp_path: Path, make_services: Any) -> None:
-    settings = Settings(data_dir=tmp_path / "data", llm={"backend": "openai", "base_url": openai_server,
-                                                         "model": "qwen2.5-coder-1.5b", "max_tokens": 128,
-                                                         "timeout_s": 300})
+def test_a_sample_question_through_the_openai_backend(openai_server: str, sample_index: Path,
+                                                      make_services: Any) -> None:
+    settings = Settings(data_dir=sample_index, llm={"backend": "openai", "base_url": openai_server,
+                                                    "model": "qwen2.5-coder-1.5b", "max_tokens": 96,
+                                                    "timeout_s": 300})
     services = make_services(settings)
-    services.ingestor.ingest([SAMPLE])
     assert services.llm is not None and services.llm.ready()[0]
     tokens, answer = [], None
     for item in services.engine.stream("What did South Korea do in response?"):
