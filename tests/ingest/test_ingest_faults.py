@@ -24,11 +24,10 @@ PY = sys.executable
 pytestmark = pytest.mark.slow
 
 
-def _committed(url: str, collection: str) -> int:
+def _committed(store: ChromaStore) -> int:
     try:
-        settings = Settings(chroma={"url": url, "collection": collection, "timeout_s": 2})
-        return len(ChromaStore.connect(settings.chroma, settings.chroma_path).docs())
-    except Exception:  # noqa: BLE001 - not started yet, or busy
+        return len(store.docs())
+    except Exception:  # noqa: BLE001 - busy
         return 0
 
 
@@ -40,9 +39,11 @@ def test_chroma_killed_mid_ingest_exits_2_and_a_rerun_after_restart_completes(
         env = cli_env(ASSISTANT_CHROMA__URL=chroma.url, ASSISTANT_CHROMA__COLLECTION="faults",
                       ASSISTANT_CHROMA__TIMEOUT_S="3", ASSISTANT_INGEST__BATCH_CHUNKS="3")
         args = [PY, "-m", "assistant", "ingest", str(folder), "--json"]
+        settings = Settings(chroma={"url": chroma.url, "collection": "faults", "timeout_s": 2})
+        probe = ChromaStore.connect(settings.chroma, settings.chroma_path)  # one client, polled (not one a poll)
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
-        while _committed(chroma.url, "faults") < 3 and proc.poll() is None and time.monotonic() < deadline:
+        while _committed(probe) < 3 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert proc.poll() is None, f"the run ended before the server could be killed: {proc.communicate()}"
         chroma.kill()
@@ -58,7 +59,6 @@ def test_chroma_killed_mid_ingest_exits_2_and_a_rerun_after_restart_completes(
         report = json.loads(rerun.stdout)
         assert report["documents"]["added"] + report["documents"]["unchanged"] == 24
         assert report["documents"]["unchanged"] >= 3
-        settings = Settings(chroma={"url": chroma.url, "collection": "faults"})
         ledger = index_invariants(ChromaStore.connect(settings.chroma, settings.chroma_path))
         assert sorted(d.source for d in ledger.values()) == sorted(str(p.resolve()) for p in paths)
 
