@@ -5,7 +5,7 @@
 * ``settings`` (isolated ``data_dir`` under ``tmp_path``, extractive LLM) -> ``services``, which
   reuses one session-wide MiniLM embedder (loading it is cheap, but not free).
 * ``sample_index`` (session): the sample article ingested once, for tests that only read;
-  ``sample_settings`` points at it, ``sample_copy`` copies it into the test's own data dir.
+  ``sample_settings`` points at it; ``sample_copy`` / ``copy_sample_index`` copy it for tests that write.
 * ``chroma_server``: a real ``chroma run`` on loopback for the Chroma server mode.
 
 Subfolders add their own ``conftest.py`` for package-specific fixtures.
@@ -120,11 +120,22 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbed
     return data_dir
 
 
+@pytest.fixture(scope="session")
+def copy_sample_index(sample_index: Path) -> Callable[[Path], Path]:
+    """``copy_sample_index(data_dir)``: ``data_dir`` made a private copy of ``sample_index`` (the
+    embedded index has no write in flight between tests), for fixtures that write to it."""
+    def copy(data_dir: Path) -> Path:
+        shutil.copytree(sample_index, data_dir)
+        return data_dir
+
+    return copy
+
+
 @pytest.fixture
-def sample_copy(sample_index: Path, settings: Settings) -> Settings:
+def sample_copy(copy_sample_index: Callable[[Path], Path], settings: Settings) -> Settings:
     """``settings`` whose data dir (the ``cli_env`` one too) starts as a private copy of ``sample_index``:
     for tests that write, or whose child processes open the index."""
-    shutil.copytree(sample_index, settings.data_dir)
+    copy_sample_index(settings.data_dir)
     return settings
 
 

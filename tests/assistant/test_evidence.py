@@ -70,11 +70,10 @@ def _evidence_is_exact(services: Any, evidence: list[Any]) -> None:
         assert services.store.doc_text(ev.document_id)[ev.start : ev.end] == ev.text
 
 
-def test_a_new_question_embeds_only_itself(settings: Settings, embedder: MiniLMEmbedding) -> None:
+def test_a_new_question_embeds_only_itself(sample_settings: Settings, embedder: MiniLMEmbedding) -> None:
     """The sentence vectors evidence selection needs were stored at ingest: none is embedded at query time."""
     counting = CountingEmbedder(embedder)
-    services = Services(settings, embedder=counting)
-    services.ingestor.ingest([SAMPLE])
+    services = Services(sample_settings, embedder=counting)
     for question in ("What did South Korea do in response?", "How many North Korean troops are in Russia?"):
         counting.calls.clear()
         prep = services.engine.prepare(question)

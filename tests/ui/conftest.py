@@ -20,20 +20,18 @@ from assistant.services import Services
 from assistant.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = REPO_ROOT / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
-def ui_services(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Services:
-    """Services on a fresh data dir with the sample document ingested (extractive backend)."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("ui") / "data", llm={"backend": "extractive"})
-    services = Services(settings, embedder=embedder)
-    report = services.ingestor.ingest([SAMPLE])
-    assert report.ok, report.failures
-    return services
+def ui_services(tmp_path_factory: pytest.TempPathFactory, embedder: Any, copy_sample_index: Any) -> Services:
+    """Services on a data dir of its own with the sample document indexed (a copy of the session's
+    ``sample_index``; the UI tests upload and delete), extractive backend."""
+    settings = Settings(data_dir=copy_sample_index(tmp_path_factory.mktemp("ui") / "data"),
+                        llm={"backend": "extractive"})
+    return Services(settings, embedder=embedder)
 
 
 def _app(services: Services) -> Any:

@@ -16,7 +16,6 @@ from assistant.settings import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "north-korean-troops-in-ukraine.txt"
 KEY = "browser-test-key-0123456789"
 TIMEOUT_MS = 60_000
 PROBES = """async () => {
@@ -30,11 +29,10 @@ PROBES = """async () => {
 
 
 @pytest.fixture(scope="module")
-def keyed_server(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[str]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("ui-auth") / "data", llm={"backend": "extractive"},
-                        api_key=KEY)
+def keyed_server(tmp_path_factory: pytest.TempPathFactory, embedder: Any, copy_sample_index: Any) -> Iterator[str]:
+    settings = Settings(data_dir=copy_sample_index(tmp_path_factory.mktemp("ui-auth") / "data"),
+                        llm={"backend": "extractive"}, api_key=KEY)
     services = Services(settings, embedder=embedder)
-    assert services.ingestor.ingest([SAMPLE]).ok
     with serve_in_thread(create_app(services), lifespan="on") as url:
         yield url
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from api_helpers import SAMPLE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -33,11 +32,10 @@ def _quote_or_nothing(messages: list[Message]) -> str:
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Any:
-    settings_ = Settings(data_dir=tmp_path_factory.mktemp("fuzz") / "data", llm={"backend": "fake"},
-                         max_upload_mb=1)
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory, embedder: Any, copy_sample_index: Any) -> Any:
+    data_dir = copy_sample_index(tmp_path_factory.mktemp("fuzz") / "data")  # its own: the fuzz deletes
+    settings_ = Settings(data_dir=data_dir, llm={"backend": "fake"}, max_upload_mb=1)
     services = Services(settings_, embedder=embedder, llm=ScriptedLLM(responder=_quote_or_nothing))
-    assert services.ingestor.ingest([SAMPLE]).ok
     return create_app(services, ui=False)
 
 
