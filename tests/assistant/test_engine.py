@@ -154,9 +154,10 @@ def test_global_llama_index_settings_are_never_touched(sample_services: Any) -> 
 @pytest.mark.llm
 def test_real_local_model_answers_the_sample_question(sample_settings: Settings, make_services: Any,
                                                       local_model_path: Path) -> None:
-    # max_tokens: the answer is ~50 tokens; the cap only bounds a rambling model (2 cores)
+    # max_tokens: the answer is ~50 tokens; the cap only bounds a rambling model (2 cores). timeout_s as in
+    # the openai-backend test: on a loaded 2-core machine generation can pass the default 120 s
     sample_settings.llm = sample_settings.llm.model_copy(
-        update={"backend": "local", "model_path": str(local_model_path), "max_tokens": 96})
+        update={"backend": "local", "model_path": str(local_model_path), "max_tokens": 96, "timeout_s": 300})
     services = make_services(sample_settings)
     tokens, answer = [], None
     for item in services.engine.stream(QUESTION):
