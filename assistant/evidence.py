@@ -109,10 +109,10 @@ class EvidenceSelector:
         return out
 
     def select(self, query: str, qvec: np.ndarray, chunks: list[RetrievedChunk], doc_texts: dict[str, str],
-               k: int = 4, bonus: Callable[[str], float] | None = None) -> list[Evidence]:
+               k: int = 4, bonus: Callable[[str, str], float] | None = None) -> list[Evidence]:
         """The ``k`` best non-overlapping windows, numbered from 1, best first.
 
-        ``bonus(window_text)`` is added to each shortlisted window's score (the reader's constraint
+        ``bonus(window_text, document_title)`` is added to each shortlisted window's score (the reader's constraint
         satisfaction, ``assistant.reading.window_bonus``)."""
         windows = self.windows(chunks, doc_texts)
         if not windows:
@@ -124,7 +124,7 @@ class EvidenceSelector:
             pooled = vecs.sum(axis=0)
             w.dense = float(pooled @ qvec) / max(float(np.linalg.norm(pooled)), 1e-12)
             w.sentence_dense = [round(float(c), 4) for c in vecs @ qvec]
-            w.score = 0.6 * w.dense + 0.25 * w.lexical + 0.15 * w.chunk_score + (bonus(w.text) if bonus else 0.0)
+            w.score = 0.6 * w.dense + 0.25 * w.lexical + 0.15 * w.chunk_score + (bonus(w.text, w.title) if bonus else 0.0)
         shortlist.sort(key=lambda w: w.score, reverse=True)
         chosen: list[Window] = []
         for w in shortlist:

@@ -54,8 +54,8 @@ def test_satisfying_evidence_answers_and_conflicting_evidence_abstains() -> None
     """Same retrieval scores; only the reading differs (the question's year present vs another year)."""
     model = AbstentionModel.load()
     names = dict.fromkeys(FEATURES, 0.0)
-    good = {**names, "top_dense": 0.7, "top_fused": 0.8, "coverage": 1.0, "evidence_score": 0.8, "top_sentence": 0.7,
-            "top3_sentence": 0.7, "sentence_margin": 0.2, "constraints": 1.0,
+    good = {**names, "top_dense": 0.7, "top_fused": 0.8, "coverage": 1.0, "evidence_score": 0.8, "top_sentence": 0.55,
+            "top3_sentence": 0.55, "sentence_margin": 0.08, "constraints": 1.0,
             "conflict": 0.0, "type_found": 1.0, "attribute": 1.0, "window_coverage": 1.0, "predicate": 1.0}
     bad = {**good, "constraints": 0.0, "conflict": 1.0, "attribute": 0.0, "window_coverage": 0.5, "predicate": 0.0}
     assert model.probability(tuple(good.values())) > model.probability(tuple(bad.values()))
