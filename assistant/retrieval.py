@@ -148,19 +148,24 @@ class HybridRetriever:
         where = None
         if document_ids:
             where = {"doc_id": {"$in": list(document_ids)}} if len(document_ids) > 1 else {"doc_id": document_ids[0]}
-        dense: dict[str, float] = {}
-        rows: dict[str, tuple[dict[str, Any], str]] = {}
-        for rid, meta, text, score in self.store.query(qvec, n, where=where):
-            if snap.live.get(str(meta.get("doc_id"))) == meta.get("version"):
-                dense[rid] = score
-                rows[rid] = (meta, text)
+        nearest = self.store.nearest(qvec, n, where=where)
         terms = content_terms(query, drop_question_words=True)
         allowed = set(document_ids) if document_ids else None
         lexical = {rid: score for score, rid in snap.bm25.top(terms, n, allowed)}
-        missing = [rid for rid in lexical if rid not in dense]
-        for rid, (meta, text, vec) in self.store.chunk_rows(missing).items():
-            dense[rid] = float(vec @ qvec)
-            rows[rid] = (meta, text)
+        found = self.store.chunk_rows([rid for rid, _ in nearest] + list(lexical))  # one read (or none: cached)
+        dense: dict[str, float] = {}
+        rows: dict[str, tuple[dict[str, Any], str]] = {}
+        for rid, score in nearest:
+            if rid in found:  # else deleted since the query
+                meta, text, _ = found[rid]
+                if snap.live.get(str(meta.get("doc_id"))) == meta.get("version"):
+                    dense[rid] = score
+                    rows[rid] = (meta, text)
+        for rid in lexical:
+            if rid not in dense and rid in found:  # BM25 only: its stored vector gives the exact cosine
+                meta, text, vec = found[rid]
+                dense[rid] = float(vec @ qvec)
+                rows[rid] = (meta, text)
         lexical = {rid: s for rid, s in lexical.items() if rid in rows}  # a chunk deleted since the snapshot
         return dense, lexical, rows
 

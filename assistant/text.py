@@ -117,15 +117,38 @@ def words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
 
 
+_QUESTION_STOP = STOPWORDS | QUESTION_WORDS
+_TERM_MEMO_SIZE = 200_000  # distinct raw words remembered (then the memo starts afresh)
+_term_memo: tuple[dict[str, str], dict[str, str]] = ({}, {})  # raw word -> term ("" = stop word), per stop list
+
+
+def _term(word: str, drop_question_words: bool) -> str:
+    """The content term of one raw word (as ``_WORD`` finds it), or "" for a stop word."""
+    w = word.lower().replace("’", "'").split("'")[0]
+    stop = _QUESTION_STOP if drop_question_words else STOPWORDS
+    return stem(w) if w and w not in stop and (len(w) > 1 or w.isdigit()) else ""
+
+
+@lru_cache(maxsize=8192)
+def _content_terms(text: str, drop_question_words: bool) -> tuple[str, ...]:
+    memo = _term_memo[drop_question_words]
+    if len(memo) > _TERM_MEMO_SIZE:
+        memo.clear()  # racing threads at worst recompute a term
+    out = []
+    for w in _WORD.findall(text):
+        t = memo.get(w)
+        if t is None:
+            t = memo[w] = _term(w, drop_question_words)
+        if t:
+            out.append(t)
+    return tuple(out)
+
+
 def content_terms(text: str, drop_question_words: bool = False) -> list[str]:
     """Stemmed content words of ``text`` (stop words removed)."""
-    stop = STOPWORDS | QUESTION_WORDS if drop_question_words else STOPWORDS
-    out = []
-    for w in words(text):
-        w = w.split("'")[0]
-        if w and w not in stop and (len(w) > 1 or w.isdigit()):
-            out.append(stem(w))
-    return out
+    # Cached per text and per distinct word: a question reads the same windows several times (ranking,
+    # reading, abstention features), and questions about the same documents read the same passages.
+    return list(_content_terms(text, drop_question_words))
 
 
 def numbers(text: str) -> set[str]:
