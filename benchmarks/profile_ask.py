@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
 import pstats
 import random
 import signal
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'api' if args.api else 'engine'}: {len(measured)} new questions, "
           f"CPU {1000 * cpu / len(measured):.1f} ms/question, wall {1000 * wall / len(measured):.1f} ms/question"
           + (" (under cProfile)" if prof else ""))
+    print("store caches:", json.dumps(services.store.cache_stats()))
     if prof and args.profile:
         prof.dump_stats(str(args.profile))
         stats = pstats.Stats(str(args.profile))

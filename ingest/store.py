@@ -264,6 +264,11 @@ class ChromaStore:
         """The store at ``chroma.url``, or embedded under ``path`` when no URL is set."""
         return cls(_connect(chroma, path), chroma.collection, chroma.url, page_size=page_size)
 
+    def cache_stats(self) -> dict[str, dict[str, int]]:
+        """Entries, hits and misses of the read caches (chunk rows, sentence vectors, document texts)."""
+        caches = {"chunk_rows": self._chunk_rows, "sentence_vectors": self._sentence_vectors, "doc_texts": self._texts}
+        return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses} for name, c in caches.items()}
+
     # -- guarded access -------------------------------------------------------------------------
     def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
         try:
