@@ -58,7 +58,7 @@ from ingest.sentences import SentenceRecord
 
 GENERATION_ID = "__generation__"
 _PAGE = 5000  # Chroma caps a single get; page through larger collections
-CHUNK_CACHE = 10_000  # chunk rows kept per process (~4 KB each: metadata, text, 384 floats)
+CHUNK_CACHE = 10_000  # chunk rows (metadata, text: ~2.5 KB) and, apart, chunk vectors (1.5 KB) kept per process
 SENTENCE_CACHE = 30_000  # sentence vectors kept per process (1.5 KB each)
 TEXT_CACHE_CHARS = 20_000_000  # document texts kept per process, in characters
 TEXT_CACHE_FRESH_S = 2.0  # cached texts are served only this soon after a generation read showed no change
@@ -241,7 +241,8 @@ class ChromaStore:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         self._page = page_size  # rows per Chroma get/upsert/delete call
         self._lock = threading.Lock()
-        self._chunk_rows = ReadCache(chunk_cache)
+        self._chunk_rows = ReadCache(chunk_cache)  # id -> (metadata, text)
+        self._chunk_vectors = ReadCache(chunk_cache)  # id -> vector
         self._sentence_vectors = ReadCache(sentence_cache)
         self._texts = ReadCache(text_cache_chars, weigh=len)
         self._seen: tuple[int, float] | None = None  # the last generation read, and when (time.monotonic)
@@ -266,7 +267,8 @@ class ChromaStore:
 
     def cache_stats(self) -> dict[str, dict[str, int]]:
         """Entries, hits and misses of the read caches (chunk rows, sentence vectors, document texts)."""
-        caches = {"chunk_rows": self._chunk_rows, "sentence_vectors": self._sentence_vectors, "doc_texts": self._texts}
+        caches = {"chunk_rows": self._chunk_rows, "chunk_vectors": self._chunk_vectors,
+                  "sentence_vectors": self._sentence_vectors, "doc_texts": self._texts}
         return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses} for name, c in caches.items()}
 
     # -- guarded access -------------------------------------------------------------------------
@@ -377,6 +379,7 @@ class ChromaStore:
                 metadatas=[r.metadata() for r in part],
             )
         self._chunk_rows.evict(r.id for r in records)
+        self._chunk_vectors.evict(r.id for r in records)
 
     def existing_chunk_counts(self, doc_ids: Iterable[str]) -> dict[tuple[str, str], int]:
         """Chunks already written per ``(doc_id, version)`` for these documents (one read, not one per doc)."""
@@ -423,6 +426,7 @@ class ChromaStore:
         if ids:
             self._call("delete chunks", self.chunks.delete, ids=ids)
         self._chunk_rows.evict_prefix(f"{doc_id}:")  # not needed for correctness (ids name versions): hygiene
+        self._chunk_vectors.evict_prefix(f"{doc_id}:")
         self._sentence_vectors.evict_prefix(f"{doc_id}:")
         self._bump()
         return len(ids)
@@ -491,9 +495,9 @@ class ChromaStore:
 
     def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any], str, float]]:
         """Nearest chunks (at most ``n``; fewer when the collection holds fewer): (id, metadata, text, cosine
-        similarity); the rows come from ``chunk_rows`` (cached)."""
+        similarity); the rows come from ``chunk_texts`` (cached)."""
         hits = self.nearest(vector, n, where)
-        rows = self.chunk_rows([rid for rid, _ in hits])
+        rows = self.chunk_texts([rid for rid, _ in hits])
         return [(rid, rows[rid][0], rows[rid][1], score) for rid, score in hits if rid in rows]  # deleted meanwhile: gone
 
     def nearest(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
@@ -537,19 +541,35 @@ class ChromaStore:
         return self._get_all(self.chunks, include=["metadatas", "documents"])
 
     def chunk_rows(self, ids: list[str]) -> dict[str, ChunkRow]:
-        """``{id: (metadata, text, vector)}`` of these chunks (the ones found; cached, one read for the rest).
+        """``{id: (metadata, text, vector)}`` of these chunks (the ones found): ``chunk_texts`` plus ``chunk_vectors``."""
+        texts = self.chunk_texts(ids)
+        vectors = self.chunk_vectors(list(texts))
+        return {i: (*texts[i], vectors[i]) for i in texts if i in vectors}
+
+    def chunk_texts(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
+        """``{id: (metadata, text)}`` of these chunks (the ones found; cached, one read for the rest).
         Callers must not modify the returned metadata dicts (they are shared with the cache)."""
         ids = list(dict.fromkeys(ids))  # Chroma refuses duplicate ids
-        found: dict[str, ChunkRow] = self._chunk_rows.get_many(ids)
+        found: dict[str, tuple[dict[str, Any], str]] = self._chunk_rows.get_many(ids)
         missing = [i for i in ids if i not in found]
         if missing:
-            res = self._call("read chunks", self.chunks.get, ids=missing,
-                             include=["metadatas", "documents", "embeddings"])
-            vectors = np.asarray(res["embeddings"], dtype=np.float32)
-            fresh = {rid: (meta, doc or "", vectors[i].copy())  # a copy: a row view keeps the whole batch alive
-                     for i, (rid, meta, doc) in enumerate(zip(res["ids"], res["metadatas"], res["documents"],
-                                                               strict=True))}
+            res = self._call("read chunks", self.chunks.get, ids=missing, include=["metadatas", "documents"])
+            fresh = {rid: (meta, doc or "") for rid, meta, doc in zip(res["ids"], res["metadatas"], res["documents"],
+                                                                     strict=True)}
             self._chunk_rows.put_many(fresh)
+            found.update(fresh)
+        return {i: found[i] for i in ids if i in found}
+
+    def chunk_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """``{id: vector}`` of these chunks (the ones found; cached, one read for the rest)."""
+        ids = list(dict.fromkeys(ids))
+        found: dict[str, np.ndarray] = self._chunk_vectors.get_many(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            res = self._call("read chunk vectors", self.chunks.get, ids=missing, include=["embeddings"])
+            fresh = {rid: vec.copy() for rid, vec in  # copies: a row view would keep the whole batch alive
+                     zip(res["ids"], np.asarray(res["embeddings"], dtype=np.float32), strict=True)}
+            self._chunk_vectors.put_many(fresh)
             found.update(fresh)
         return {i: found[i] for i in ids if i in found}
 
