@@ -86,6 +86,22 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     case.
     """
     end = len(text) if end is None else end
+    if end - start > _SPAN_CACHE_CHARS:  # a whole long document (ingest): not worth keeping
+        return _spans(text, start, end)
+    # Cached by the piece's own text (the rules look at nothing outside it): a question splits the same
+    # passages several times, and questions about one document split the same paragraphs.
+    return [(a + start, b + start) for a, b in _piece_spans(text[start:end])]
+
+
+_SPAN_CACHE_CHARS = 20_000
+
+
+@lru_cache(maxsize=4096)
+def _piece_spans(piece: str) -> tuple[tuple[int, int], ...]:
+    return tuple(_spans(piece, 0, len(piece)))
+
+
+def _spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     cursor = start
     for m in _CANDIDATE.finditer(text, start, end):

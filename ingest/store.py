@@ -233,7 +233,7 @@ class ChromaStore:
 
     def __init__(self, client: Any, name: str, url: str = "", *, page_size: int = _PAGE,
                  chunk_cache: int = CHUNK_CACHE, sentence_cache: int = SENTENCE_CACHE,
-                 text_cache_chars: int = TEXT_CACHE_CHARS) -> None:
+                 text_cache_chars: int = TEXT_CACHE_CHARS, text_fresh_s: float = TEXT_CACHE_FRESH_S) -> None:
         self.url = url or "embedded"
         self.name = name
         self._client = client
@@ -247,6 +247,7 @@ class ChromaStore:
         self._texts = ReadCache(text_cache_chars, weigh=len)
         self._seen: tuple[int, float] | None = None  # the last generation read, and when (time.monotonic)
         self._seen_lock = threading.Lock()
+        self._text_fresh_s = text_fresh_s
         try:
             self.chunks = client.get_or_create_collection(
                 f"{name}-chunks", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
@@ -261,9 +262,10 @@ class ChromaStore:
             raise StoreUnavailable(f"Chroma at {self.url} refused to open collection {name!r}: {exc}") from exc
 
     @classmethod
-    def connect(cls, chroma: ChromaSettings, path: Path, *, page_size: int = _PAGE) -> ChromaStore:
-        """The store at ``chroma.url``, or embedded under ``path`` when no URL is set."""
-        return cls(_connect(chroma, path), chroma.collection, chroma.url, page_size=page_size)
+    def connect(cls, chroma: ChromaSettings, path: Path, *, page_size: int = _PAGE, **caches: Any) -> ChromaStore:
+        """The store at ``chroma.url``, or embedded under ``path`` when no URL is set (``caches``: the cache
+        sizes of ``__init__``)."""
+        return cls(_connect(chroma, path), chroma.collection, chroma.url, page_size=page_size, **caches)
 
     def cache_stats(self) -> dict[str, dict[str, int]]:
         """Entries, hits and misses of the read caches (chunk rows, sentence vectors, document texts)."""
@@ -326,14 +328,14 @@ class ChromaStore:
         """``{doc_id: text}`` of the committed documents among ``doc_ids``.
 
         Cached: texts read since the last ``generation()`` read are served again while that read is under
-        ``TEXT_CACHE_FRESH_S`` old; a read showing another generation (or a commit here) empties the cache.
+        ``text_fresh_s`` old; a read showing another generation (or a commit here) empties the cache.
         The retriever reads the generation before every question, so an answer never quotes a text older
         than the snapshot it searched."""
         ids = sorted(set(doc_ids))
         if not ids:
             return {}
         seen = self._seen
-        fresh = seen is not None and time.monotonic() - seen[1] <= TEXT_CACHE_FRESH_S
+        fresh = seen is not None and time.monotonic() - seen[1] <= self._text_fresh_s
         found: dict[str, str] = self._texts.get_many(ids) if fresh else {}
         missing = [i for i in ids if i not in found]
         if missing:
