@@ -4,13 +4,18 @@ The decision is made from evidence, before generation, never by the prompt alone
 answers from its own knowledge, and refuses real questions when told to refuse). Its inputs:
 
 * retrieval: the best dense cosine of the retrieved chunks, the best fused score, the IDF-weighted
-  coverage of the question's terms by the top chunks (``HybridRetriever.coverage``), and the score of
-  the best evidence window (``EvidenceSelector``);
+  coverage of the question's terms by the top chunks (``HybridRetriever.coverage``), the score of
+  the best evidence window (``EvidenceSelector``), and, sentence by sentence, the best cosine of one
+  sentence of the best window with the question, the best of the top three windows, how far that
+  sentence stands above its window's mean (a passage that answers has one sentence that matches the
+  question, not only a topic);
 * reading (``assistant.reading``): whether the best evidence window satisfies the question's
   constraints (years, numbers, names), names a conflicting year, holds a candidate answer of the
   expected type, mentions the asked attribute, and covers the question's key terms.
 
-A logistic model over these features gives ``p_answerable``; the engine abstains below ``threshold``,
+A logistic model over these features gives ``p_answerable``; every weight is fitted with the sign its
+feature means (more of any feature means more answerable, except ``conflict``), so no feature can
+count against the evidence it measures; the engine abstains below ``threshold``,
 and always when the best chunk is plainly off-topic (dense cosine under ``floor``). One model for every
 corpus: its weights, bias and threshold are data (``assistant/abstention.json``), fitted by
 ``python -m evals.calibrate`` on one half of each dev set and reported on the other half.
@@ -32,18 +37,26 @@ from importlib import resources
 from assistant.reading import READING_FEATURES
 from assistant.schema import Evidence, RetrievedChunk
 
-RETRIEVAL_FEATURES = ("top_dense", "top_fused", "coverage", "evidence_score")
+RETRIEVAL_FEATURES = ("top_dense", "top_fused", "coverage", "evidence_score", "top_sentence", "top3_sentence",
+                      "sentence_margin")
+DECREASING = ("conflict",)  # features fitted with a weight <= 0; every other feature's weight is >= 0
 FEATURES = RETRIEVAL_FEATURES + READING_FEATURES
 CALIBRATION = "abstention.json"
 
 
 def retrieval_features(chunks: Sequence[RetrievedChunk], coverage: float,
                        evidence: Sequence[Evidence]) -> tuple[float, ...]:
-    """(best dense cosine, best fused score, key-term coverage) of the retrieved chunks (best fused first),
-    and the best evidence window's score."""
+    """The values of ``RETRIEVAL_FEATURES`` for the retrieved chunks (best fused first) and the evidence
+    windows (best first)."""
     if not chunks:
-        return (0.0, 0.0, 0.0, 0.0)
-    return (max(c.dense for c in chunks), chunks[0].score, coverage, evidence[0].score if evidence else 0.0)
+        return (0.0,) * len(RETRIEVAL_FEATURES)
+    best = evidence[0].sentence_scores if evidence else []
+    top_sentence = max(best, default=0.0)
+    top3 = max((s for e in evidence[:3] for s in e.sentence_scores), default=0.0)
+    margin = top_sentence - sum(best) / len(best) if best else 0.0
+    return (max(c.dense for c in chunks), chunks[0].score, coverage, evidence[0].score if evidence else 0.0,
+            top_sentence, top3, margin)
+
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,6 +53,7 @@ class Window:
     lexical: float = 0.0
     dense: float = 0.0
     score: float = 0.0
+    sentence_dense: list[float] = field(default_factory=list)
 
 
 _CLOSED = re.compile(r"""[.!?:;]["”’')\]]*$""")
@@ -108,10 +109,10 @@ class EvidenceSelector:
         return out
 
     def select(self, query: str, qvec: np.ndarray, chunks: list[RetrievedChunk], doc_texts: dict[str, str],
-               k: int = 4, bonus: Callable[[str], float] | None = None) -> list[Evidence]:
+               k: int = 4, bonus: Callable[[str, str], float] | None = None) -> list[Evidence]:
         """The ``k`` best non-overlapping windows, numbered from 1, best first.
 
-        ``bonus(window_text)`` is added to each shortlisted window's score (the reader's constraint
+        ``bonus(window_text, document_title)`` is added to each shortlisted window's score (the reader's constraint
         satisfaction, ``assistant.reading.window_bonus``)."""
         windows = self.windows(chunks, doc_texts)
         if not windows:
@@ -119,9 +120,11 @@ class EvidenceSelector:
         self._lexical(query, windows)
         windows.sort(key=lambda w: w.lexical + w.chunk_score, reverse=True)
         shortlist = windows[: self.prefilter]
-        for w, v in zip(shortlist, self.window_vectors(shortlist), strict=True):
-            w.dense = float(v @ qvec)
-            w.score = 0.6 * w.dense + 0.25 * w.lexical + 0.15 * w.chunk_score + (bonus(w.text) if bonus else 0.0)
+        for w, vecs in zip(shortlist, self.sentence_vectors(shortlist), strict=True):
+            pooled = vecs.sum(axis=0)
+            w.dense = float(pooled @ qvec) / max(float(np.linalg.norm(pooled)), 1e-12)
+            w.sentence_dense = [round(float(c), 4) for c in vecs @ qvec]
+            w.score = 0.6 * w.dense + 0.25 * w.lexical + 0.15 * w.chunk_score + (bonus(w.text, w.title) if bonus else 0.0)
         shortlist.sort(key=lambda w: w.score, reverse=True)
         chosen: list[Window] = []
         for w in shortlist:
@@ -133,7 +136,8 @@ class EvidenceSelector:
                 break
         return [
             Evidence(id=i, document_id=w.document_id, source=w.source, title=w.title, text=w.text,
-                     start=w.start, end=w.end, score=round(w.score, 4), chunk_id=w.chunk_id)
+                     start=w.start, end=w.end, score=round(w.score, 4), chunk_id=w.chunk_id,
+                     sentence_scores=w.sentence_dense)
             for i, w in enumerate(chosen, start=1)
         ]
 
@@ -149,8 +153,8 @@ class EvidenceSelector:
         for w, bag in zip(windows, bags, strict=True):
             w.lexical = sum(v for t, v in idf.items() if t in bag) / total
 
-    def window_vectors(self, windows: list[Window]) -> np.ndarray:
-        """One unit vector per window: its sentences' stored vectors, summed; a missing one is embedded."""
+    def sentence_vectors(self, windows: list[Window]) -> list[np.ndarray]:
+        """Per window, the matrix of its sentences' vectors (stored at ingest; a missing one is embedded)."""
         keys = [[sentence_id(w.document_id, chunk_version(w.chunk_id), a, b) for a, b in w.spans] for w in windows]
         found = self.stored([k for ks in keys for k in ks]) if self.stored is not None else {}
         missing = [t for w, ks in zip(windows, keys, strict=True) for k, t in zip(ks, w.sentences, strict=True)
@@ -161,12 +165,8 @@ class EvidenceSelector:
                         "re-run `assistant ingest` on their documents to store them", len(missing))
         embedded = self.vectors([[t] for t in missing]) if missing else np.zeros((0, 1), dtype=np.float32)
         fresh = dict(zip(missing, embedded, strict=True))
-        pooled = [np.sum([found[k] if k in found else fresh[t] for k, t in zip(ks, w.sentences, strict=True)], axis=0)
-                  for w, ks in zip(windows, keys, strict=True)]
-        if not pooled:
-            return np.zeros((0, 1), dtype=np.float32)
-        out = np.stack(pooled)
-        return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+        return [np.stack([found[k] if k in found else fresh[t] for k, t in zip(ks, w.sentences, strict=True)])
+                for w, ks in zip(windows, keys, strict=True)]
 
     def vectors(self, groups: list[list[str]]) -> np.ndarray:
         """One unit vector per group of sentences: the normalised sum of their (cached) embeddings.

@@ -5,8 +5,10 @@ Similarity measures topic, not answer. The reader looks at what the question ask
 quoted strings it names, the asked attribute) and scores evidence for it:
 
 * ``window_bonus`` ranks evidence windows: a window that names the question's year (and no other) or
-  its entities, and holds a candidate of the expected type, beats an equally similar one about another
-  edition of the same event.
+  its entities (itself or in its document's title: a passage's later sentences are about its subject),
+  holds a candidate of the expected type, and a sentence with the asked relation beside it ("commander
+  Pete Conrad" for "Who was the commander of Apollo 12?"), beats an equally similar one about another
+  edition of the same event or the passage's opening lines.
 * ``lead_sentences`` orders a window's sentences so the extractive answer leads with the one that
   satisfies the question, not with the window's first sentence.
 * ``reading_features`` are the reading half of the abstention model's inputs (``assistant.abstain``):
@@ -35,6 +37,7 @@ from assistant.text import content_terms, sentence_spans, stem
 CONSTRAINT_WEIGHT = 0.15
 CONFLICT_PENALTY = 0.25
 TYPE_WEIGHT = 0.05
+PREDICATE_WEIGHT = 0.1  # a sentence holding the asked relation beside an answer candidate ("commander Pete Conrad")
 
 # A web snippet's leading stub: a short prefix cut off by an ellipsis ("Mar 11, 2023 ... The startup")
 _STUB = re.compile(r"^[^.…]{0,40}?(?:\.\.\.|…)\s*")
@@ -77,10 +80,11 @@ def read(analysis: QuestionAnalysis, text: str) -> Reading:
 
 
 def _predicate_terms(analysis: QuestionAnalysis) -> set[str]:
-    """The question's key terms that are not part of a name, year or number: what is said of them
-    ("killed", "tickets sold", "hosted")."""
+    """The question's key terms that are not part of a name, year or number, and the asked attribute:
+    what is said of them ("killed", "tickets sold", "hosted", "commander")."""
     named = {t for e in analysis.entities for t in content_terms(e)} | set(analysis.years) | set(analysis.numbers)
-    return set(analysis.key_terms) - named
+    asked = set(content_terms(analysis.attribute)) if analysis.attribute not in ("", "location", "date") else set()
+    return (set(analysis.key_terms) | asked) - named
 
 
 def _predicate(analysis: QuestionAnalysis, sentence: str) -> float:
@@ -99,16 +103,24 @@ def reading_features(analysis: QuestionAnalysis, text: str | None) -> tuple[floa
     return read(analysis, text).vector() if text else (0.0,) * len(READING_FEATURES)
 
 
-def window_bonus(analysis: QuestionAnalysis) -> Callable[[str], float]:
-    """A score to add to an evidence window's relevance: constraint satisfaction and the expected type."""
+def window_bonus(analysis: QuestionAnalysis) -> Callable[[str, str], float]:
+    """A score to add to an evidence window's relevance, ``bonus(window_text, document_title)``: constraint
+    satisfaction (in the window or its document's title), the expected type, and a sentence that holds
+    the asked relation beside a candidate answer."""
 
     has_constraints = bool(analysis.years or analysis.numbers or analysis.entities or analysis.quoted)
     typed = analysis.answer_type != "other"
+    asks_relation = bool(_predicate_terms(analysis))
 
-    def bonus(text: str) -> float:  # on every shortlisted window: only what it needs, not a full read()
+    def bonus(text: str, title: str = "") -> float:  # on every shortlisted window: only what it needs
         sat = satisfies(analysis, text)
-        return (CONSTRAINT_WEIGHT * sat.constraints * has_constraints - CONFLICT_PENALTY * sat.conflicting_years
-                + TYPE_WEIGHT * sat.type_found * typed)
+        # a window's later sentences are about the document's subject: its title counts for the constraints
+        context = satisfies(analysis, f"{title}\n{text}") if title and has_constraints and title not in text else sat
+        relation = max((_predicate(analysis, text[a:b]) for a, b in sentence_spans(text)), default=0.0) \
+            if asks_relation else 0.0
+        return (CONSTRAINT_WEIGHT * context.constraints * has_constraints
+                - CONFLICT_PENALTY * context.conflicting_years
+                + TYPE_WEIGHT * sat.type_found * typed + PREDICATE_WEIGHT * relation)
 
     return bonus
 

@@ -88,6 +88,7 @@ class Evidence(BaseModel):
     end: int
     score: float
     chunk_id: str = ""
+    sentence_scores: list[float] = []  # each sentence's cosine with the question, in order (abstention features)
 
 
 class RetrievedChunk(BaseModel):

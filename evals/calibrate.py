@@ -4,7 +4,8 @@
    ``instances``) is prepared by the production engine (``engine.prepare``: retrieval, evidence, the
    features of ``assistant.abstain.FEATURES``) over its own eval index.
 2. A logistic model is fitted on one half of each dev set (even positions within each dataset and
-   class), each (dataset, class) group weighted equally so that no corpus dominates; the threshold is
+   class), each (dataset, class) group weighted equally so that no corpus dominates, each weight kept
+   on the side of zero its feature means (``assistant.abstain.DECREASING``); the threshold is
    the highest one whose false abstention stays within ``--max-false`` on the fit half of *every*
    dataset with answerable questions.
 3. The other half is the held-out report: false abstention and abstention recall per dataset.
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.abstain import FEATURES
+from assistant.abstain import DECREASING, FEATURES
 from assistant.retrieval import fuse
 from assistant.services import Services
 from evals.clapnq import ClapItem, load_clapnq
@@ -65,8 +66,9 @@ def collect(ds: Dataset, services: Services) -> list[Row]:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 6000, lr: float = 0.5,
-                 l2: float = 1e-3) -> tuple[np.ndarray, float]:
-    """Weighted logistic regression by gradient descent on standardised features; raw-scale weights."""
+                 l2: float = 1e-3, signs: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Weighted logistic regression by gradient descent on standardised features; raw-scale weights.
+    ``signs`` (+1 / -1 per feature) keeps each weight on its side of zero (projected gradient)."""
     mu, sd = x.mean(0), x.std(0) + 1e-9
     z = (x - mu) / sd
     coef = np.zeros(z.shape[1])
@@ -76,6 +78,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 6000,
         p = 1 / (1 + np.exp(-(z @ coef + b)))
         coef -= lr * (z.T @ (w * (p - y)) + l2 * coef)
         b -= lr * float(np.sum(w * (p - y)))
+        if signs is not None:
+            coef = np.where(signs > 0, np.maximum(coef, 0.0), np.minimum(coef, 0.0))
     return coef / sd, b - float(np.sum(coef * mu / sd))
 
 
@@ -156,7 +160,8 @@ def main() -> None:
     groups = [(r.dataset, r.answerable) for r in rows]
     sizes = {g: sum(1 for h, f in zip(groups, fit, strict=True) if h == g and f) for g in set(groups)}
     weight = np.asarray([1.0 / sizes[g] for g in groups])
-    coef, bias = fit_logistic(x[fit], y[fit], weight[fit])
+    signs = np.asarray([-1.0 if name in DECREASING else 1.0 for name in FEATURES])
+    coef, bias = fit_logistic(x[fit], y[fit], weight[fit], signs=signs)
     prob = 1 / (1 + np.exp(-(x @ coef + bias)))
     fit_rows = [r for r in rows if r.fit]
     held_rows = [r for r in rows if not r.fit]

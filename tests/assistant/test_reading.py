@@ -23,6 +23,23 @@ def test_the_named_year_wins_over_the_same_topic_in_another_year() -> None:
     assert bonus(OLYMPICS[2012]) > 0 > bonus(OLYMPICS[2008])
 
 
+APOLLO_12 = ("Apollo 12 was the second crewed mission of the Apollo program to land on the Moon. It launched "
+             "from Kennedy Space Center on November 14, 1969. Its lunar module, Intrepid, landed in the Ocean of "
+             "Storms. The crew consisted of commander Pete Conrad, lunar module pilot Alan Bean and command module "
+             "pilot Richard Gordon.")
+
+
+def test_the_window_with_the_asked_relation_wins_and_the_title_names_its_subject() -> None:
+    """The answer sits in the passage's last sentence, which never names Apollo 12: the document's title
+    does, and the sentence holds the asked relation ("commander") beside a person."""
+    bonus = window_bonus(analyze_question("Who was the commander of Apollo 12?"))
+    cut = APOLLO_12.index("It launched")
+    opening, later = APOLLO_12[: APOLLO_12.index("The crew")], APOLLO_12[cut:]
+    assert bonus(later, "Apollo 12") > bonus(later)  # the title satisfies the constraint
+    assert bonus(later, "Apollo 12") > bonus(opening, "Apollo 12")
+    assert bonus(later, "Apollo 13") < bonus(later, "Apollo 12")
+
+
 def test_reading_of_a_conflicting_and_a_satisfying_window() -> None:
     analysis = analyze_question("Which city hosted the 2012 Summer Olympics?")
     good, other = read(analysis, OLYMPICS[2012]), read(analysis, OLYMPICS[2008])
