@@ -126,43 +126,51 @@ class HybridRetriever:
             raise IndexNotReady("nothing is indexed yet: run `assistant ingest PATH` (or upload documents)")
         top_k = top_k or self.config.top_k
         qvec = query_vector if query_vector is not None else self.embedder.embed([query])[0]
-        dense, lexical, rows = self.gather(snap, query, qvec, document_ids)
+        dense, lexical = self.candidates(snap, query, qvec, document_ids)
         fused = fuse(dense, lexical, self.config.bm25_weight)
-        out = []
-        for score, rid in fused[:top_k]:
-            meta, text = rows[rid]
-            out.append(RetrievedChunk(
-                id=rid, document_id=str(meta["doc_id"]), source=str(meta.get("source", "")),
-                title=str(meta.get("title", "")), text=text, start=int(meta["start"]),
-                end=int(meta["end"]), score=round(score, 6), dense=round(dense.get(rid, 0.0), 6),
-                bm25=round(lexical.get(rid, 0.0), 6),
-            ))
+        out: list[RetrievedChunk] = []
+        done = 0
+        while len(out) < top_k and done < len(fused):  # only the winners' texts are read
+            batch = fused[done : done + top_k - len(out)]
+            done += len(batch)
+            rows = self.store.chunk_texts([rid for _, rid in batch])
+            for score, rid in batch:
+                if rid not in rows:
+                    continue  # deleted since the search: the next candidate takes its place
+                meta, text = rows[rid]
+                out.append(RetrievedChunk(
+                    id=rid, document_id=str(meta["doc_id"]), source=str(meta.get("source", "")),
+                    title=str(meta.get("title", "")), text=text, start=int(meta["start"]),
+                    end=int(meta["end"]), score=round(score, 6), dense=round(dense.get(rid, 0.0), 6),
+                    bm25=round(lexical.get(rid, 0.0), 6),
+                ))
         return out
 
-    def gather(self, snap: Snapshot, query: str, qvec: np.ndarray, document_ids: list[str] | None,
-                ) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[dict[str, Any], str]]]:
-        """Every candidate's exact dense cosine, its raw BM25 score (when it has one) and ``{id: (metadata, text)}``.
+    def candidates(self, snap: Snapshot, query: str, qvec: np.ndarray, document_ids: list[str] | None,
+                   ) -> tuple[dict[str, float], dict[str, float]]:
+        """Every candidate's exact dense cosine and its raw BM25 score (when it has one): the inputs of ``fuse``.
 
-        The inputs of ``fuse``: retrieval and the calibration script both start here."""
+        Reads no chunk text: the dense search returns ids and distances (a chunk id names its document
+        and version, so liveness needs no metadata), and only BM25-only candidates' stored vectors are read."""
         n = self.config.candidates
         where = None
         if document_ids:
             where = {"doc_id": {"$in": list(document_ids)}} if len(document_ids) > 1 else {"doc_id": document_ids[0]}
-        dense: dict[str, float] = {}
-        rows: dict[str, tuple[dict[str, Any], str]] = {}
-        for rid, meta, text, score in self.store.query(qvec, n, where=where):
-            if snap.live.get(str(meta.get("doc_id"))) == meta.get("version"):
-                dense[rid] = score
-                rows[rid] = (meta, text)
+        dense = {rid: score for rid, score in self.store.nearest(qvec, n, where=where) if _live(snap, rid)}
         terms = content_terms(query, drop_question_words=True)
         allowed = set(document_ids) if document_ids else None
         lexical = {rid: score for score, rid in snap.bm25.top(terms, n, allowed)}
-        missing = [rid for rid in lexical if rid not in dense]
-        for rid, (meta, text, vec) in self.store.chunk_rows(missing).items():
-            dense[rid] = float(vec @ qvec)
-            rows[rid] = (meta, text)
-        lexical = {rid: s for rid, s in lexical.items() if rid in rows}  # a chunk deleted since the snapshot
-        return dense, lexical, rows
+        vectors = self.store.chunk_vectors([rid for rid in lexical if rid not in dense])
+        for rid, vec in vectors.items():
+            dense[rid] = float(vec @ qvec)  # BM25 only: its stored vector gives the exact cosine
+        lexical = {rid: s for rid, s in lexical.items() if rid in dense}  # a chunk deleted since the snapshot
+        return dense, lexical
+
+    def gather(self, snap: Snapshot, query: str, qvec: np.ndarray, document_ids: list[str] | None,
+                ) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[dict[str, Any], str]]]:
+        """``candidates`` plus every candidate's ``(metadata, text)`` (the calibration script reads them)."""
+        dense, lexical = self.candidates(snap, query, qvec, document_ids)
+        return dense, lexical, self.store.chunk_texts(list(dense))
 
     def coverage(self, query: str, chunks: list[RetrievedChunk], top: int = 3) -> float:
         """IDF-weighted share of the question's content terms found in the ``top`` chunks (0..1).
@@ -180,6 +188,13 @@ class HybridRetriever:
         for c in chunks[:top]:
             bag.update(content_terms(c.text))
         return sum(v for t, v in idf.items() if t in bag) / sum(idf.values())
+
+
+def _live(snap: Snapshot, chunk_id: str) -> bool:
+    """Whether a chunk (id ``<doc_id>:<version>:<n>``, ``ingest.store.ChunkRecord.id``) is of its document's
+    committed version in ``snap``."""
+    parts = chunk_id.rsplit(":", 2)
+    return len(parts) == 3 and snap.live.get(parts[0]) == parts[1]
 
 
 def _by_doc(chunks: Iterable[tuple[str, dict[str, Any], str]], live: dict[str, str]) -> dict[str, list[tuple[str, list[str]]]]:

@@ -86,6 +86,22 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     case.
     """
     end = len(text) if end is None else end
+    if end - start > _SPAN_CACHE_CHARS:  # a whole long document (ingest): not worth keeping
+        return _spans(text, start, end)
+    # Cached by the piece's own text (the rules look at nothing outside it): a question splits the same
+    # passages several times, and questions about one document split the same paragraphs.
+    return [(a + start, b + start) for a, b in _piece_spans(text[start:end])]
+
+
+_SPAN_CACHE_CHARS = 20_000
+
+
+@lru_cache(maxsize=4096)
+def _piece_spans(piece: str) -> tuple[tuple[int, int], ...]:
+    return tuple(_spans(piece, 0, len(piece)))
+
+
+def _spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     cursor = start
     for m in _CANDIDATE.finditer(text, start, end):
@@ -117,15 +133,38 @@ def words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
 
 
+_QUESTION_STOP = STOPWORDS | QUESTION_WORDS
+_TERM_MEMO_SIZE = 200_000  # distinct raw words remembered (then the memo starts afresh)
+_term_memo: tuple[dict[str, str], dict[str, str]] = ({}, {})  # raw word -> term ("" = stop word), per stop list
+
+
+def _term(word: str, drop_question_words: bool) -> str:
+    """The content term of one raw word (as ``_WORD`` finds it), or "" for a stop word."""
+    w = word.lower().replace("’", "'").split("'")[0]
+    stop = _QUESTION_STOP if drop_question_words else STOPWORDS
+    return stem(w) if w and w not in stop and (len(w) > 1 or w.isdigit()) else ""
+
+
+@lru_cache(maxsize=8192)
+def _content_terms(text: str, drop_question_words: bool) -> tuple[str, ...]:
+    memo = _term_memo[drop_question_words]
+    if len(memo) > _TERM_MEMO_SIZE:
+        memo.clear()  # racing threads at worst recompute a term
+    out = []
+    for w in _WORD.findall(text):
+        t = memo.get(w)
+        if t is None:
+            t = memo[w] = _term(w, drop_question_words)
+        if t:
+            out.append(t)
+    return tuple(out)
+
+
 def content_terms(text: str, drop_question_words: bool = False) -> list[str]:
     """Stemmed content words of ``text`` (stop words removed)."""
-    stop = STOPWORDS | QUESTION_WORDS if drop_question_words else STOPWORDS
-    out = []
-    for w in words(text):
-        w = w.split("'")[0]
-        if w and w not in stop and (len(w) > 1 or w.isdigit()):
-            out.append(stem(w))
-    return out
+    # Cached per text and per distinct word: a question reads the same windows several times (ranking,
+    # reading, abstention features), and questions about the same documents read the same passages.
+    return list(_content_terms(text, drop_question_words))
 
 
 def numbers(text: str) -> set[str]:

@@ -184,7 +184,9 @@ class LoadRun:
 
 
 async def run_load(url: str, questions: list[str], concurrency: int, duration: float, timeout: float,
-                   headers: dict[str, str], offset: int = 0) -> LoadRun:
+                   headers: dict[str, str], offset: int = 0, stop_after: int | None = None) -> LoadRun:
+    """``concurrency`` clients asking ``questions`` in turn (from ``offset``) until ``duration`` seconds have
+    passed or, when given, ``stop_after`` requests were sent."""
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     abstained = 0
@@ -193,7 +195,7 @@ async def run_load(url: str, questions: list[str], concurrency: int, duration: f
 
     async def client(http: httpx.AsyncClient) -> None:
         nonlocal counter, abstained
-        while time.monotonic() < end:
+        while time.monotonic() < end and (stop_after is None or counter - offset < stop_after):
             question = questions[counter % len(questions)]
             counter += 1
             started = time.perf_counter()

@@ -23,6 +23,13 @@ A third record, ``__generation__`` in the docs collection, counts commits so tha
 of its commit (``gen``), so a reader at generation ``g`` asks only for the documents committed since
 (:meth:`changed_since`) and finds removals by comparing counts (:meth:`doc_count`, :meth:`doc_ids`).
 
+Reads for answering are cached per process (``ChunkCache``, bounded LRUs): chunk rows (metadata, text,
+vector) and sentence vectors by their ids, which name a document version (``<doc_id>:<version>:...``, the
+version a hash of the file and the ingest settings) and so never change content; a write or delete through
+this store evicts the ids it touches anyway. A similarity query asks Chroma for ids and distances only (the
+search itself is cheap; hydrating metadata and texts is most of a query's cost) and takes the rows from
+the cache, reading the missing ones in one ``get``.
+
 Example::
 
     store = ChromaStore.connect(settings.chroma, settings.chroma_path)
@@ -33,7 +40,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +58,72 @@ from ingest.sentences import SentenceRecord
 
 GENERATION_ID = "__generation__"
 _PAGE = 5000  # Chroma caps a single get; page through larger collections
+CHUNK_CACHE = 10_000  # chunk rows (metadata, text: ~2.5 KB) and, apart, chunk vectors (1.5 KB) kept per process
+SENTENCE_CACHE = 30_000  # sentence vectors kept per process (1.5 KB each)
+TEXT_CACHE_CHARS = 20_000_000  # document texts kept per process, in characters
+TEXT_CACHE_FRESH_S = 2.0  # cached texts are served only this soon after a generation read showed no change
+
+ChunkRow = tuple[dict[str, Any], str, np.ndarray]  # (metadata, text, vector)
+
+
+class ReadCache:
+    """A thread-safe LRU bounded by the total ``weigh(value)`` (default: one per entry), with hit counts."""
+
+    def __init__(self, capacity: int, weigh: Callable[[Any], int] | None = None) -> None:
+        if capacity < 0:
+            raise ValueError(f"capacity must be >= 0, got {capacity}")
+        self.capacity = capacity
+        self._weigh = weigh or (lambda _value: 1)
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The cached values of ``keys`` (the others are counted as misses)."""
+        with self._lock:
+            found = {}
+            for k in keys:
+                item = self._items.get(k)
+                if item is None:
+                    self.misses += 1
+                    continue
+                self._items.move_to_end(k)
+                found[k] = item[0]
+            self.hits += len(found)
+            return found
+
+    def put_many(self, items: dict[str, Any]) -> None:
+        with self._lock:
+            for k, v in items.items():
+                w = self._weigh(v)
+                if w > self.capacity:
+                    continue
+                old = self._items.pop(k, None)
+                self._weight += w - (old[1] if old else 0)
+                self._items[k] = (v, w)
+            while self._weight > self.capacity:
+                self._weight -= self._items.popitem(last=False)[1][1]
+
+    def evict(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for k in keys:
+                old = self._items.pop(k, None)
+                self._weight -= old[1] if old else 0
+
+    def evict_prefix(self, prefix: str) -> None:
+        """Drop every key starting with ``prefix`` (a document's ``<doc_id>:``)."""
+        with self._lock:
+            for k in [k for k in self._items if k.startswith(prefix)]:
+                self._weight -= self._items.pop(k)[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._weight = 0
 
 
 @dataclass(frozen=True)
@@ -156,7 +231,9 @@ def _connect(chroma: ChromaSettings, path: Path) -> Any:
 class ChromaStore:
     """All reads and writes of the index go through here; Chroma errors become ``StoreUnavailable``."""
 
-    def __init__(self, client: Any, name: str, url: str = "", *, page_size: int = _PAGE) -> None:
+    def __init__(self, client: Any, name: str, url: str = "", *, page_size: int = _PAGE,
+                 chunk_cache: int = CHUNK_CACHE, sentence_cache: int = SENTENCE_CACHE,
+                 text_cache_chars: int = TEXT_CACHE_CHARS, text_fresh_s: float = TEXT_CACHE_FRESH_S) -> None:
         self.url = url or "embedded"
         self.name = name
         self._client = client
@@ -164,6 +241,13 @@ class ChromaStore:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         self._page = page_size  # rows per Chroma get/upsert/delete call
         self._lock = threading.Lock()
+        self._chunk_rows = ReadCache(chunk_cache)  # id -> (metadata, text)
+        self._chunk_vectors = ReadCache(chunk_cache)  # id -> vector
+        self._sentence_vectors = ReadCache(sentence_cache)
+        self._texts = ReadCache(text_cache_chars, weigh=len)
+        self._seen: tuple[int, float] | None = None  # the last generation read, and when (time.monotonic)
+        self._seen_lock = threading.Lock()
+        self._text_fresh_s = text_fresh_s
         try:
             self.chunks = client.get_or_create_collection(
                 f"{name}-chunks", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
@@ -178,9 +262,16 @@ class ChromaStore:
             raise StoreUnavailable(f"Chroma at {self.url} refused to open collection {name!r}: {exc}") from exc
 
     @classmethod
-    def connect(cls, chroma: ChromaSettings, path: Path, *, page_size: int = _PAGE) -> ChromaStore:
-        """The store at ``chroma.url``, or embedded under ``path`` when no URL is set."""
-        return cls(_connect(chroma, path), chroma.collection, chroma.url, page_size=page_size)
+    def connect(cls, chroma: ChromaSettings, path: Path, *, page_size: int = _PAGE, **caches: Any) -> ChromaStore:
+        """The store at ``chroma.url``, or embedded under ``path`` when no URL is set (``caches``: the cache
+        sizes of ``__init__``)."""
+        return cls(_connect(chroma, path), chroma.collection, chroma.url, page_size=page_size, **caches)
+
+    def cache_stats(self) -> dict[str, dict[str, int]]:
+        """Entries, hits and misses of the read caches (chunk rows, sentence vectors, document texts)."""
+        caches = {"chunk_rows": self._chunk_rows, "chunk_vectors": self._chunk_vectors,
+                  "sentence_vectors": self._sentence_vectors, "doc_texts": self._texts}
+        return {name: {"entries": len(c), "hits": c.hits, "misses": c.misses} for name, c in caches.items()}
 
     # -- guarded access -------------------------------------------------------------------------
     def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -234,15 +325,40 @@ class ChromaStore:
         return res["documents"][0] or ""
 
     def doc_texts(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """``{doc_id: text}`` of the committed documents among ``doc_ids``.
+
+        Cached: texts read since the last ``generation()`` read are served again while that read is under
+        ``text_fresh_s`` old; a read showing another generation (or a commit here) empties the cache.
+        The retriever reads the generation before every question, so an answer never quotes a text older
+        than the snapshot it searched."""
         ids = sorted(set(doc_ids))
         if not ids:
             return {}
-        res = self._call("get documents", self.ledger.get, ids=ids, include=["documents"])
-        return dict(zip(res["ids"], (d or "" for d in res["documents"]), strict=True))
+        seen = self._seen
+        fresh = seen is not None and time.monotonic() - seen[1] <= self._text_fresh_s
+        found: dict[str, str] = self._texts.get_many(ids) if fresh else {}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            res = self._call("get documents", self.ledger.get, ids=missing, include=["documents"])
+            read = dict(zip(res["ids"], (d or "" for d in res["documents"]), strict=True))
+            with self._seen_lock:  # only if no other generation was seen meanwhile (it emptied the cache)
+                if seen is not None and self._seen is not None and self._seen[0] == seen[0]:
+                    self._texts.put_many(read)
+            found.update(read)
+        return {i: found[i] for i in ids if i in found}
 
     def generation(self) -> int:
         res = self._call("read generation", self.ledger.get, ids=[GENERATION_ID], include=["metadatas"])
-        return int(res["metadatas"][0]["n"]) if res["ids"] else 0
+        n = int(res["metadatas"][0]["n"]) if res["ids"] else 0
+        self._saw(n)
+        return n
+
+    def _saw(self, generation: int) -> None:
+        """Note a generation read (or written): a different one than before empties the text cache."""
+        with self._seen_lock:
+            if self._seen is None or self._seen[0] != generation:
+                self._texts.clear()
+            self._seen = (generation, time.monotonic())
 
     def _bump(self, n: int | None = None) -> None:
         n = self.generation() + 1 if n is None else n
@@ -250,6 +366,7 @@ class ChromaStore:
             "bump generation", self.ledger.upsert, ids=[GENERATION_ID], embeddings=[[1.0]],
             documents=[""], metadatas=[{"n": n}],
         )
+        self._saw(n)
 
     # -- writes ---------------------------------------------------------------------------------
     def write_chunks(self, records: Sequence[ChunkRecord], vectors: np.ndarray) -> None:
@@ -263,6 +380,8 @@ class ChromaStore:
                 documents=[r.text for r in part],
                 metadatas=[r.metadata() for r in part],
             )
+        self._chunk_rows.evict(r.id for r in records)
+        self._chunk_vectors.evict(r.id for r in records)
 
     def existing_chunk_counts(self, doc_ids: Iterable[str]) -> dict[tuple[str, str], int]:
         """Chunks already written per ``(doc_id, version)`` for these documents (one read, not one per doc)."""
@@ -308,6 +427,9 @@ class ChromaStore:
         ids = self._call("find chunks", self.chunks.get, where={"doc_id": doc_id}, include=[])["ids"]
         if ids:
             self._call("delete chunks", self.chunks.delete, ids=ids)
+        self._chunk_rows.evict_prefix(f"{doc_id}:")  # not needed for correctness (ids name versions): hygiene
+        self._chunk_vectors.evict_prefix(f"{doc_id}:")
+        self._sentence_vectors.evict_prefix(f"{doc_id}:")
         self._bump()
         return len(ids)
 
@@ -336,6 +458,7 @@ class ChromaStore:
                 "write sentence vectors", self.sentences.upsert, ids=[r.id for r in part],
                 embeddings=vectors[b : b + self._page].tolist(), metadatas=[r.metadata() for r in part],
             )
+        self._sentence_vectors.evict(r.id for r in records)
 
     def forget_sentences(self, versions: Iterable[tuple[str, str]]) -> None:
         """Best effort: delete the sentence vectors of these ``(doc_id, version)``s (their chunk write failed)."""
@@ -349,10 +472,15 @@ class ChromaStore:
     def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these sentence ids (``ingest.sentences.sentence_id``); absent ids are left out."""
         ids = list(dict.fromkeys(ids))  # Chroma refuses duplicate ids
-        if not ids:
-            return {}
-        res = self._call("read sentence vectors", self.sentences.get, ids=ids, include=["embeddings"])
-        return dict(zip(res["ids"], np.asarray(res["embeddings"], dtype=np.float32), strict=True))
+        found: dict[str, np.ndarray] = self._sentence_vectors.get_many(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            res = self._call("read sentence vectors", self.sentences.get, ids=missing, include=["embeddings"])
+            fresh = {rid: vec.copy() for rid, vec in  # copies: a row view would keep the whole batch alive
+                     zip(res["ids"], np.asarray(res["embeddings"], dtype=np.float32), strict=True)}
+            self._sentence_vectors.put_many(fresh)
+            found.update(fresh)
+        return {i: found[i] for i in ids if i in found}
 
     # -- reads for retrieval --------------------------------------------------------------------
     def all_chunks(self) -> list[tuple[str, dict[str, Any], str]]:
@@ -368,20 +496,18 @@ class ChromaStore:
         return int(self._call("count", self.chunks.count))
 
     def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any], str, float]]:
-        """Nearest chunks: (id, metadata, text, cosine similarity)."""
-        total = self.chunk_count()
-        if total == 0:
-            return []
-        res = self._call(
-            "query", self.chunks.query, query_embeddings=[vector.tolist()], n_results=min(n, total),
-            where=where, include=["metadatas", "documents", "distances"],
-        )
-        return [
-            (rid, meta, doc or "", 1.0 - float(dist))
-            for rid, meta, doc, dist in zip(
-                res["ids"][0], res["metadatas"][0], res["documents"][0], res["distances"][0], strict=True
-            )
-        ]
+        """Nearest chunks (at most ``n``; fewer when the collection holds fewer): (id, metadata, text, cosine
+        similarity); the rows come from ``chunk_texts`` (cached)."""
+        hits = self.nearest(vector, n, where)
+        rows = self.chunk_texts([rid for rid, _ in hits])
+        return [(rid, rows[rid][0], rows[rid][1], score) for rid, score in hits if rid in rows]  # deleted meanwhile: gone
+
+    def nearest(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """Ids and cosine similarities of the ``n`` nearest chunks, best first. Chroma is asked for ids and
+        distances only: the search itself is cheap; reading each hit's metadata and text is most of a query."""
+        res = self._call("query", self.chunks.query, query_embeddings=[vector.tolist()], n_results=n,
+                         where=where, include=["distances"])
+        return [(rid, 1.0 - float(dist)) for rid, dist in zip(res["ids"][0], res["distances"][0], strict=True)]
 
     # -- change tracking (readers that follow the generation incrementally) ----------------------
     def changed_since(self, generation: int) -> dict[str, str]:
@@ -416,14 +542,38 @@ class ChromaStore:
         """(id, metadata, text) of every chunk, one page at a time (orphans included)."""
         return self._get_all(self.chunks, include=["metadatas", "documents"])
 
-    def chunk_rows(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], str, np.ndarray]]:
-        """``{id: (metadata, text, vector)}`` of these chunks (the ones found)."""
-        if not ids:
-            return {}
-        res = self._call("read chunks", self.chunks.get, ids=ids, include=["metadatas", "documents", "embeddings"])
-        vectors = np.asarray(res["embeddings"], dtype=np.float32)
-        return {rid: (meta, doc or "", vectors[i])
-                for i, (rid, meta, doc) in enumerate(zip(res["ids"], res["metadatas"], res["documents"], strict=True))}
+    def chunk_rows(self, ids: list[str]) -> dict[str, ChunkRow]:
+        """``{id: (metadata, text, vector)}`` of these chunks (the ones found): ``chunk_texts`` plus ``chunk_vectors``."""
+        texts = self.chunk_texts(ids)
+        vectors = self.chunk_vectors(list(texts))
+        return {i: (*texts[i], vectors[i]) for i in texts if i in vectors}
+
+    def chunk_texts(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
+        """``{id: (metadata, text)}`` of these chunks (the ones found; cached, one read for the rest).
+        Callers must not modify the returned metadata dicts (they are shared with the cache)."""
+        ids = list(dict.fromkeys(ids))  # Chroma refuses duplicate ids
+        found: dict[str, tuple[dict[str, Any], str]] = self._chunk_rows.get_many(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            res = self._call("read chunks", self.chunks.get, ids=missing, include=["metadatas", "documents"])
+            fresh = {rid: (meta, doc or "") for rid, meta, doc in zip(res["ids"], res["metadatas"], res["documents"],
+                                                                     strict=True)}
+            self._chunk_rows.put_many(fresh)
+            found.update(fresh)
+        return {i: found[i] for i in ids if i in found}
+
+    def chunk_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """``{id: vector}`` of these chunks (the ones found; cached, one read for the rest)."""
+        ids = list(dict.fromkeys(ids))
+        found: dict[str, np.ndarray] = self._chunk_vectors.get_many(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            res = self._call("read chunk vectors", self.chunks.get, ids=missing, include=["embeddings"])
+            fresh = {rid: vec.copy() for rid, vec in  # copies: a row view would keep the whole batch alive
+                     zip(res["ids"], np.asarray(res["embeddings"], dtype=np.float32), strict=True)}
+            self._chunk_vectors.put_many(fresh)
+            found.update(fresh)
+        return {i: found[i] for i in ids if i in found}
 
     def rekey_document(self, old_id: str, new_id: str, key: str) -> DocumentInfo:
         """Move a committed document to a new id without re-embedding: copy its chunks (vectors,

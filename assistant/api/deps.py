@@ -1,7 +1,8 @@
 """Dependencies shared by the routers: the ``Services`` of the app, and bearer-key auth for /v1.
 
 The key is read from ``services.settings`` on each request (never at import), and compared in
-constant time.
+constant time. Both are ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
+hop per dependency and request for work that never blocks.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from assistant.services import Services
 _bearer = HTTPBearer(auto_error=False, description="Required when ASSISTANT_API_KEY is set")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_api_key(
+async def require_api_key(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

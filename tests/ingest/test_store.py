@@ -200,3 +200,51 @@ def test_rekey_on_a_real_chroma_server(chroma_server: str, tmp_path, embedder) -
     assert hits[0][0] == "new:v1:1" and hits[0][3] > 0.5
     assert store.changed_since(store.generation()) == {}  # the delete of "old" came last
     assert "new" in store.changed_since(store.generation() - 1)
+
+
+def test_doc_texts_follow_a_reingest_here(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    """Document texts are cached per generation: a commit through this store empties the cache."""
+    _write_and_commit(store, embedder, "d1", "v1", ["Old text."])
+    store.generation()  # what the retriever reads before every question
+    assert store.doc_texts(["d1"]) == {"d1": "Old text."}
+    assert store.doc_texts(["d1"]) == {"d1": "Old text."}
+    assert store.cache_stats()["doc_texts"]["hits"] == 1
+    _write_and_commit(store, embedder, "d1", "v2", ["New text."])
+    assert store.doc_texts(["d1"]) == {"d1": "New text."}
+    store.delete_document("d1")
+    assert store.doc_texts(["d1"]) == {}
+
+
+def test_doc_texts_follow_a_commit_by_another_writer(settings: Settings, embedder) -> None:  # noqa: ANN001
+    """Another process (here another store on the same index) re-ingests a document: the next generation read
+    shows it, and without one the cache serves nothing older than ``text_fresh_s``."""
+    reader = ChromaStore.connect(settings.chroma, settings.chroma_path)
+    writer = ChromaStore.connect(settings.chroma, settings.chroma_path)
+    _write_and_commit(writer, embedder, "d1", "v1", ["Old text."])
+    reader.generation()
+    assert reader.doc_texts(["d1"]) == {"d1": "Old text."}
+    _write_and_commit(writer, embedder, "d1", "v2", ["New text."])
+    reader.generation()
+    assert reader.doc_texts(["d1"]) == {"d1": "New text."}
+
+    unfresh = ChromaStore.connect(settings.chroma, settings.chroma_path, text_fresh_s=0.0)
+    unfresh.generation()
+    time.sleep(0.01)
+    assert unfresh.doc_texts(["d1"]) == {"d1": "New text."}
+    _write_and_commit(writer, embedder, "d1", "v3", ["Newest text."])
+    assert unfresh.doc_texts(["d1"]) == {"d1": "Newest text."}, "no generation read since: not from the cache"
+
+
+def test_chunk_and_sentence_reads_are_cached_by_versioned_id(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    """Rows and vectors are cached by their ids (which name a version); rewriting an id evicts it."""
+    _write_and_commit(store, embedder, "d1", "v1", ["Glaciers carve valleys.", "Penguins live in Antarctica."])
+    first = store.chunk_rows(["d1:v1:1", "d1:v1:0", "missing"])
+    again = store.chunk_rows(["d1:v1:0", "d1:v1:1"])
+    assert list(first) == ["d1:v1:1", "d1:v1:0"] and first["d1:v1:0"][1] == "Glaciers carve valleys."
+    assert all(again[i][1] == first[i][1] and np.array_equal(again[i][2], first[i][2]) for i in again)
+    stats = store.cache_stats()
+    assert stats["chunk_rows"]["hits"] == 2 and stats["chunk_vectors"]["hits"] == 2
+    hits = store.query(embedder.embed(["Where do penguins live?"])[0], n=5)
+    assert [h[0] for h in hits][:1] == ["d1:v1:1"] and hits[0][2] == "Penguins live in Antarctica."
+    store.write_chunks(_records("d1", "v1", ["Rewritten under the same id."]), embedder.embed(["Rewritten."]))
+    assert store.chunk_texts(["d1:v1:0"])["d1:v1:0"][1] == "Rewritten under the same id."
