@@ -201,6 +201,8 @@ def _by_doc(chunks: Iterable[tuple[str, dict[str, Any], str]], live: dict[str, s
     """Live chunks' tokens grouped by document, in chunk order: what ``BM25Index`` indexes."""
     grouped: dict[str, list[tuple[int, str, list[str]]]] = {}
     for rid, meta, text in chunks:
+        if not meta:  # deleted while it was read (Chroma returns the id with no metadata)
+            continue
         doc = str(meta.get("doc_id"))
         if live.get(doc) == meta.get("version"):
             # interned: a full build holds every chunk's tokens at once, as pointers to one string per term

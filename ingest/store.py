@@ -557,7 +557,8 @@ class ChromaStore:
         if missing:
             res = self._call("read chunks", self.chunks.get, ids=missing, include=["metadatas", "documents"])
             fresh = {rid: (meta, doc or "") for rid, meta, doc in zip(res["ids"], res["metadatas"], res["documents"],
-                                                                     strict=True)}
+                                                                     strict=True)
+                     if meta}  # a row deleted while it was read comes back without metadata: not found
             self._chunk_rows.put_many(fresh)
             found.update(fresh)
         return {i: found[i] for i in ids if i in found}

@@ -109,3 +109,11 @@ def test_incremental_snapshot_ranks_like_a_full_rebuild(settings: Settings, make
         assert updated.bm25.top(terms, 30) == full.bm25.top(terms, 30)
         assert retriever.retrieve(q, top_k=8) == fresh.retrieve(q, top_k=8)
     assert "Glacier" in retriever.retrieve("glacier retreat in the Alps")[0].text
+
+
+def test_a_chunk_deleted_while_it_is_read_is_skipped_not_a_crash() -> None:
+    """Chroma can return a deleted chunk's id with no metadata when a delete races the read (seen under soak)."""
+    from assistant.retrieval import _by_doc
+
+    rows = [("d1:v1:0", None, "gone"), ("d2:v2:0", {"doc_id": "d2", "version": "v2", "n": 0}, "North Korean troops")]
+    assert list(_by_doc(rows, {"d1": "v1", "d2": "v2"})) == ["d2"]
