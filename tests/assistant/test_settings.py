@@ -120,13 +120,13 @@ def test_api_key_empty_or_long_enough(key: str) -> None:
 def test_defaults_without_environment() -> None:
     settings = Settings()
     assert settings.data_dir == Path.cwd() / "var"
-    assert settings.llm.backend == "local" and settings.chroma.url == "" and settings.retrieval.top_k == 5
+    assert settings.llm.backend == "extractive" and settings.chroma.url == "" and settings.retrieval.top_k == 5
     assert settings.api_key.get_secret_value() == ""
 
 
 def test_nested_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ASSISTANT_LLM__BACKEND", "extractive")
+    monkeypatch.setenv("ASSISTANT_LLM__BACKEND", "local")
     monkeypatch.setenv("ASSISTANT_CHROMA__URL", "http://127.0.0.1:8000/")
     monkeypatch.setenv("ASSISTANT_RETRIEVAL__TOP_K", "7")
     monkeypatch.setenv("ASSISTANT_CHUNK__SIZE", "128")
@@ -136,7 +136,7 @@ def test_nested_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     settings = Settings()
     assert settings.data_dir == tmp_path / "data"
     assert settings.chroma_path == tmp_path / "data" / "chroma"
-    assert settings.llm.backend == "extractive"
+    assert settings.llm.backend == "local"
     assert settings.chroma.url == "http://127.0.0.1:8000"  # the validator ran on the env value too
     assert settings.retrieval.top_k == 7 and isinstance(settings.retrieval.top_k, int)
     assert (settings.chunk.size, settings.chunk.overlap) == (128, 16)
@@ -153,10 +153,10 @@ def test_explicit_values_win_over_the_environment(monkeypatch: pytest.MonkeyPatc
 
 
 def test_variables_without_the_prefix_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLM__BACKEND", "extractive")
+    monkeypatch.setenv("LLM__BACKEND", "local")
     monkeypatch.setenv("RETRIEVAL__TOP_K", "9")
     settings = Settings()
-    assert settings.llm.backend == "local" and settings.retrieval.top_k == 5
+    assert settings.llm.backend == "extractive" and settings.retrieval.top_k == 5
 
 
 @pytest.mark.parametrize(("name", "value", "loc", "message"), [
