@@ -471,14 +471,18 @@ class ChromaStore:
 
     def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these sentence ids (``ingest.sentences.sentence_id``); absent ids are left out."""
+        return self._cached_vectors(ids, self._sentence_vectors, self.sentences, "read sentence vectors")
+
+    def _cached_vectors(self, ids: list[str], cache: Any, collection: Any, what: str) -> dict[str, np.ndarray]:
+        """``{id: vector}`` of the ids found: cached ones from ``cache``, the rest in one read of ``collection``."""
         ids = list(dict.fromkeys(ids))  # Chroma refuses duplicate ids
-        found: dict[str, np.ndarray] = self._sentence_vectors.get_many(ids)
+        found: dict[str, np.ndarray] = cache.get_many(ids)
         missing = [i for i in ids if i not in found]
         if missing:
-            res = self._call("read sentence vectors", self.sentences.get, ids=missing, include=["embeddings"])
+            res = self._call(what, collection.get, ids=missing, include=["embeddings"])
             fresh = {rid: vec.copy() for rid, vec in  # copies: a row view would keep the whole batch alive
                      zip(res["ids"], np.asarray(res["embeddings"], dtype=np.float32), strict=True)}
-            self._sentence_vectors.put_many(fresh)
+            cache.put_many(fresh)
             found.update(fresh)
         return {i: found[i] for i in ids if i in found}
 
@@ -565,16 +569,7 @@ class ChromaStore:
 
     def chunk_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """``{id: vector}`` of these chunks (the ones found; cached, one read for the rest)."""
-        ids = list(dict.fromkeys(ids))
-        found: dict[str, np.ndarray] = self._chunk_vectors.get_many(ids)
-        missing = [i for i in ids if i not in found]
-        if missing:
-            res = self._call("read chunk vectors", self.chunks.get, ids=missing, include=["embeddings"])
-            fresh = {rid: vec.copy() for rid, vec in  # copies: a row view would keep the whole batch alive
-                     zip(res["ids"], np.asarray(res["embeddings"], dtype=np.float32), strict=True)}
-            self._chunk_vectors.put_many(fresh)
-            found.update(fresh)
-        return {i: found[i] for i in ids if i in found}
+        return self._cached_vectors(ids, self._chunk_vectors, self.chunks, "read chunk vectors")
 
     def rekey_document(self, old_id: str, new_id: str, key: str) -> DocumentInfo:
         """Move a committed document to a new id without re-embedding: copy its chunks (vectors,
