@@ -58,7 +58,6 @@ def retrieval_features(chunks: Sequence[RetrievedChunk], coverage: float,
             top_sentence, top3, margin)
 
 
-
 @dataclass(frozen=True)
 class AbstentionModel:
     weights: tuple[float, ...]

@@ -23,8 +23,8 @@ A third record, ``__generation__`` in the docs collection, counts commits so tha
 of its commit (``gen``), so a reader at generation ``g`` asks only for the documents committed since
 (:meth:`changed_since`) and finds removals by comparing counts (:meth:`doc_count`, :meth:`doc_ids`).
 
-Reads for answering are cached per process (``ChunkCache``, bounded LRUs): chunk rows (metadata, text,
-vector) and sentence vectors by their ids, which name a document version (``<doc_id>:<version>:...``, the
+Reads for answering are cached per process (``ReadCache``, bounded LRUs): chunk rows (metadata, text),
+chunk vectors and sentence vectors by their ids, which name a document version (``<doc_id>:<version>:...``, the
 version a hash of the file and the ingest settings) and so never change content; a write or delete through
 this store evicts the ids it touches anyway. A similarity query asks Chroma for ids and distances only (the
 search itself is cheap; hydrating metadata and texts is most of a query's cost) and takes the rows from
@@ -62,9 +62,6 @@ CHUNK_CACHE = 10_000  # chunk rows (metadata, text: ~2.5 KB) and, apart, chunk v
 SENTENCE_CACHE = 30_000  # sentence vectors kept per process (1.5 KB each)
 TEXT_CACHE_CHARS = 20_000_000  # document texts kept per process, in characters
 TEXT_CACHE_FRESH_S = 2.0  # cached texts are served only this soon after a generation read showed no change
-
-ChunkRow = tuple[dict[str, Any], str, np.ndarray]  # (metadata, text, vector)
-
 
 class ReadCache:
     """A thread-safe LRU bounded by the total ``weigh(value)`` (default: one per entry), with hit counts."""
@@ -473,7 +470,7 @@ class ChromaStore:
         """The stored vectors of these sentence ids (``ingest.sentences.sentence_id``); absent ids are left out."""
         return self._cached_vectors(ids, self._sentence_vectors, self.sentences, "read sentence vectors")
 
-    def _cached_vectors(self, ids: list[str], cache: Any, collection: Any, what: str) -> dict[str, np.ndarray]:
+    def _cached_vectors(self, ids: list[str], cache: ReadCache, collection: Any, what: str) -> dict[str, np.ndarray]:
         """``{id: vector}`` of the ids found: cached ones from ``cache``, the rest in one read of ``collection``."""
         ids = list(dict.fromkeys(ids))  # Chroma refuses duplicate ids
         found: dict[str, np.ndarray] = cache.get_many(ids)
@@ -545,12 +542,6 @@ class ChromaStore:
     def iter_chunks(self) -> Iterable[tuple[str, dict[str, Any], str]]:
         """(id, metadata, text) of every chunk, one page at a time (orphans included)."""
         return self._get_all(self.chunks, include=["metadatas", "documents"])
-
-    def chunk_rows(self, ids: list[str]) -> dict[str, ChunkRow]:
-        """``{id: (metadata, text, vector)}`` of these chunks (the ones found): ``chunk_texts`` plus ``chunk_vectors``."""
-        texts = self.chunk_texts(ids)
-        vectors = self.chunk_vectors(list(texts))
-        return {i: (*texts[i], vectors[i]) for i in texts if i in vectors}
 
     def chunk_texts(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
         """``{id: (metadata, text)}`` of these chunks (the ones found; cached, one read for the rest).

@@ -184,8 +184,9 @@ def test_change_log_for_readers(store: ChromaStore, embedder) -> None:  # noqa: 
     store.delete_document("d2")
     assert store.doc_count() == 1 and store.doc_ids() == {"d1"}
     assert {rid for rid, _, _ in store.chunks_of(["d1"])} == {"d1:v1:0", "d1:v2:0"}  # any version: callers filter
-    rows = store.chunk_rows(["d1:v2:0", "missing"])
-    assert list(rows) == ["d1:v2:0"] and rows["d1:v2:0"][1] == "One again." and rows["d1:v2:0"][2].shape == (384,)
+    texts, vectors = store.chunk_texts(["d1:v2:0", "missing"]), store.chunk_vectors(["d1:v2:0", "missing"])
+    assert list(texts) == list(vectors) == ["d1:v2:0"]
+    assert texts["d1:v2:0"][1] == "One again." and vectors["d1:v2:0"].shape == (384,)
 
 
 def test_rekey_on_a_real_chroma_server(chroma_server: str, tmp_path, embedder) -> None:  # noqa: ANN001
@@ -238,10 +239,12 @@ def test_doc_texts_follow_a_commit_by_another_writer(settings: Settings, embedde
 def test_chunk_and_sentence_reads_are_cached_by_versioned_id(store: ChromaStore, embedder) -> None:  # noqa: ANN001
     """Rows and vectors are cached by their ids (which name a version); rewriting an id evicts it."""
     _write_and_commit(store, embedder, "d1", "v1", ["Glaciers carve valleys.", "Penguins live in Antarctica."])
-    first = store.chunk_rows(["d1:v1:1", "d1:v1:0", "missing"])
-    again = store.chunk_rows(["d1:v1:0", "d1:v1:1"])
-    assert list(first) == ["d1:v1:1", "d1:v1:0"] and first["d1:v1:0"][1] == "Glaciers carve valleys."
-    assert all(again[i][1] == first[i][1] and np.array_equal(again[i][2], first[i][2]) for i in again)
+    first = store.chunk_texts(["d1:v1:1", "d1:v1:0", "missing"])
+    first_vectors = store.chunk_vectors(["d1:v1:1", "d1:v1:0", "missing"])
+    again, again_vectors = store.chunk_texts(["d1:v1:0", "d1:v1:1"]), store.chunk_vectors(["d1:v1:0", "d1:v1:1"])
+    assert list(first) == list(first_vectors) == ["d1:v1:1", "d1:v1:0"]
+    assert first["d1:v1:0"][1] == "Glaciers carve valleys."
+    assert all(again[i][1] == first[i][1] and np.array_equal(again_vectors[i], first_vectors[i]) for i in again)
     stats = store.cache_stats()
     assert stats["chunk_rows"]["hits"] == 2 and stats["chunk_vectors"]["hits"] == 2
     hits = store.query(embedder.embed(["Where do penguins live?"])[0], n=5)
