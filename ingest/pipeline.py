@@ -344,18 +344,19 @@ class IngestService:
         if todo:
             docs = [DocumentChunks(p.text, p.records, p.sentences) for p in todo]
             vectors, sentence_records, sentence_vectors = embed_batch(self.embedder, docs, self.sentence_mode)
-            # sentences before their chunks: a version whose chunks are all written has all its sentence vectors
-            self.store.write_sentences(sentence_records, sentence_vectors)
-            try:
-                self.store.write_chunks([r for p in todo for r in p.records], vectors)
-            except AssistantError:
-                self.store.forget_sentences({(p.doc_id, p.version) for p in todo})
-                raise
+            # sentences before their chunks: a version whose chunks are all written has all its sentence vectors.
+            # If a write fails, nothing more is asked of the store (an embedded Chroma that failed a write can
+            # hang on the next call): the next run's sweep removes what was written (see write_sentences).
+            marker = self.store.write_sentences(sentence_records, sentence_vectors)
+            self.store.write_chunks([r for p in todo for r in p.records], vectors)
+        else:
+            marker = ""
         self.store.commit_documents([
             DocumentCommit(item.doc_id, item.version, str(item.path.resolve()), item.title, item.text,
                            len(item.records), item.pages, key=item.key)
             for item in pending
         ])
+        self.store.settle(marker)
         for item in pending:
             report.documents["updated" if item.previous else "added"] += 1
             report.chunks["added"] += len(item.records)

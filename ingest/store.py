@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ from assistant.settings import ChromaSettings
 from ingest.sentences import SentenceRecord
 
 GENERATION_ID = "__generation__"
+PENDING = "__pending__"  # the doc_id of sentence-vector write markers (see ChromaStore.write_sentences)
 _PAGE = 5000  # Chroma caps a single get; page through larger collections
 CHUNK_CACHE = 10_000  # chunk rows (metadata, text: ~2.5 KB) and, apart, chunk vectors (1.5 KB) kept per process
 SENTENCE_CACHE = 30_000  # sentence vectors kept per process (1.5 KB each)
@@ -431,24 +433,44 @@ class ChromaStore:
         return len(ids)
 
     def sweep(self) -> int:
-        """Delete orphan chunks (no committed document of that version). Returns how many."""
+        """Delete orphan chunks (no committed document of that version) and orphan sentence vectors. Returns
+        how many chunks."""
         live = {d.id: d.version for d in self.docs().values()}
         stale, versions = [], set()
         for rid, meta, _ in self._get_all(self.chunks, include=["metadatas"]):
             if live.get(str(meta.get("doc_id"))) != meta.get("version"):
                 stale.append(rid)
                 versions.add((str(meta.get("doc_id")), str(meta.get("version"))))
+        # the sentence vectors of writes that never got committed, chunks written or not (see write_sentences)
+        markers = self._call("read sentence markers", self.sentences.get, where={"doc_id": PENDING},
+                             include=["metadatas"])
+        for meta in markers["metadatas"] or []:
+            versions.update((d, v) for d, v in json.loads(str(meta["version"])) if live.get(d) != v)
         for doc_id, version in sorted(versions):  # sentences first: they never outlive their chunks
             self._call("delete orphan sentences", self.sentences.delete,
                        where={"$and": [{"doc_id": doc_id}, {"version": version}]})
+        if markers["ids"]:
+            self._call("delete sentence markers", self.sentences.delete, ids=markers["ids"])
         for b in range(0, len(stale), self._page):
             self._call("delete orphans", self.chunks.delete, ids=stale[b : b + self._page])
         return len(stale)
 
     # -- sentence vectors (evidence selection reads them instead of embedding at query time) --------
-    # Written just before their version's chunks (a failed chunk write takes them back) and deleted before
-    # them, so a sentence vector does not outlive its chunks and complete chunks mean complete sentences.
-    def write_sentences(self, records: Sequence[SentenceRecord], vectors: np.ndarray) -> None:
+    # Written just before their version's chunks and deleted before them, so complete chunks mean complete
+    # sentences. A write first leaves a marker naming its versions, removed by ``settle`` once they are
+    # committed; if the run fails or dies in between, the next ``sweep`` deletes the sentence vectors of
+    # those versions that were never committed (nothing else is asked of a store that just failed a write:
+    # an embedded Chroma can hang on the next call).
+    def write_sentences(self, records: Sequence[SentenceRecord], vectors: np.ndarray) -> str:
+        """Upsert sentence vectors; returns the id of their pending marker ("" when there were none)."""
+        if not records:
+            return ""
+        marker = f"{PENDING}:{uuid.uuid4().hex}"
+        versions = sorted({(r.doc_id, r.version) for r in records})
+        probe = np.zeros(vectors.shape[1], dtype=np.float32)
+        probe[0] = 1.0  # any unit vector of the collection's dimension: a marker is only read by its doc_id
+        self._call("mark sentence vectors", self.sentences.upsert, ids=[marker], embeddings=[probe.tolist()],
+                   metadatas=[{"doc_id": PENDING, "version": json.dumps(versions, separators=(",", ":"))}])
         for b in range(0, len(records), self._page):
             part = records[b : b + self._page]
             self._call(
@@ -456,15 +478,12 @@ class ChromaStore:
                 embeddings=vectors[b : b + self._page].tolist(), metadatas=[r.metadata() for r in part],
             )
         self._sentence_vectors.evict(r.id for r in records)
+        return marker
 
-    def forget_sentences(self, versions: Iterable[tuple[str, str]]) -> None:
-        """Best effort: delete the sentence vectors of these ``(doc_id, version)``s (their chunk write failed)."""
-        for doc_id, version in sorted(versions):
-            try:
-                self._call("delete sentence vectors", self.sentences.delete,
-                           where={"$and": [{"doc_id": doc_id}, {"version": version}]})
-            except StoreUnavailable:
-                return  # the store is down or full: the caller's error says so
+    def settle(self, marker: str) -> None:
+        """Remove a ``write_sentences`` marker once its versions are committed."""
+        if marker:
+            self._call("settle sentence vectors", self.sentences.delete, ids=[marker])
 
     def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these sentence ids (``ingest.sentences.sentence_id``); absent ids are left out."""

@@ -71,3 +71,35 @@ def test_sentence_vectors_follow_updates_and_deletes(settings: Settings, make_se
     [doc] = services.store.docs().values()
     services.ingestor.delete(doc.id)
     assert services.store.sentences.count() == 0
+
+
+def test_sentence_vectors_of_a_failed_write_are_swept_by_the_next_run(settings: Settings, make_services: Any,
+                                                                      tmp_path: Path, index_invariants: Any) -> None:
+    """The chunk write fails after the sentence vectors were written: the run asks nothing more of the store
+    (an embedded Chroma that failed a write can hang), and the next run's sweep removes them."""
+    from assistant.errors import StoreUnavailable
+
+    services = make_services(settings)
+    store = services.store
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Comets have two tails. The dust tail curves.")
+    services.ingestor.ingest([folder])
+    assert store.sentences.count() == 2, "a committed write leaves no marker behind"
+    (folder / "a.txt").write_text("Comets have two tails. The ion tail points away from the Sun. It glows.")
+
+    def full_disk(*args: Any, **kw: Any) -> None:
+        raise StoreUnavailable("the disk is full")
+
+    calls: list[str] = []
+    real_call = store._call
+    store.write_chunks = full_disk  # type: ignore[method-assign]
+    store._call = lambda what, *a, **kw: calls.append(what) or real_call(what, *a, **kw)  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        services.ingestor.ingest([folder])
+    assert calls[-1] == "write sentence vectors", "nothing is asked of the store after the failed write"
+    assert store.sentences.count() > 2, "the new version's vectors (and their marker) were written"
+    del store.write_chunks, store._call
+    store.sweep()
+    assert store.sentences.count() == 2, "the uncommitted version's vectors and the marker are gone"
+    index_invariants(store)
