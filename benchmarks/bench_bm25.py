@@ -168,6 +168,7 @@ def worker(url: str, index: int, bm25s_too: bool) -> dict[str, float]:
 
 def start_server(path: Path) -> Any:
     """A ``chroma run`` on ``path`` (``.url``, ``.proc``, ``.stop()``): the tests' one way to start it."""
+    sys.path.insert(0, str(REPO_ROOT))  # the regular packages (ingest, evals) win over tests/ingest, tests/evals
     sys.path.insert(0, str(REPO_ROOT / "tests"))
     from chroma_proc import ChromaProcess
 

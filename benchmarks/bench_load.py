@@ -44,6 +44,7 @@ import httpx
 from evals.clapnq import ClapItem, load_clapnq, write_corpus
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))  # the regular packages (ingest, evals) win over tests/ingest, tests/evals
 sys.path.append(str(REPO_ROOT / "tests"))  # after evals is imported: tests/evals would shadow it
 from servers import free_port, stop_process, wait_for_http  # noqa: E402  (the tests' helpers)
 

@@ -29,6 +29,7 @@ import numpy as np
 import evals.clapnq  # noqa: F401  (imported before tests/ joins sys.path: tests/evals would shadow evals)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))  # the regular packages (ingest, evals) win over tests/ingest, tests/evals
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 from chroma_proc import ChromaProcess  # noqa: E402  (the tests' helpers)

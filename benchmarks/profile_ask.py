@@ -39,12 +39,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_load import (  # noqa: E402
     SAMPLE_QUESTIONS,
-    _free_port,
     distinct_questions,
+    free_port,
     run_load,
     server_env,
     start_server,
-    stop,
+    stop_process,
     wait_ready,
 )
 
@@ -88,7 +88,7 @@ def run_api(services: Services, questions: list[str], concurrency: int) -> None:
 
 def run_server(args: argparse.Namespace, warm: list[str], measured: list[str]) -> int:
     """CPU of the ``assistant serve`` process per request, the client running here (in another process)."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = Path(tempfile.mkdtemp(prefix="profile-ask-")) / "server.log"
     proc = start_server(server_env(args.index, "extractive"), port, log)
@@ -104,20 +104,22 @@ def run_server(args: argparse.Namespace, warm: list[str], measured: list[str]) -
             spy = subprocess.Popen([args.py_spy, "record", "-r", "250", "-f", "raw", "-o", str(args.spy_out),
                                     "--pid", str(proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)
-        before, wall = server.cpu_times(), time.perf_counter()
+        me = psutil.Process()
+        before, mine, wall = server.cpu_times(), me.cpu_times(), time.perf_counter()
         result = asyncio.run(run_load(url, measured, args.concurrency, big, 180, {}, stop_after=len(measured)))
-        after, wall = server.cpu_times(), time.perf_counter() - wall
+        after, mine_after, wall = server.cpu_times(), me.cpu_times(), time.perf_counter() - wall
         cpu = (after.user - before.user) + (after.system - before.system)
+        client_cpu = (mine_after.user - mine.user) + (mine_after.system - mine.system)
         n = len(result.latencies)
         print(f"server: {n} new questions ({dict(result.errors) or 'no errors'}), {args.concurrency} clients, "
               f"server CPU {1000 * cpu / max(1, n):.1f} ms/request (user {1000 * (after.user - before.user) / max(1, n):.1f}), "
-              f"{n / wall:.1f} requests/s")
+              f"client CPU {1000 * client_cpu / max(1, n):.1f} ms/request, {n / wall:.1f} requests/s")
         return 0 if not result.errors else 1
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
-        stop(proc)
+        stop_process(proc)
 
 
 def main(argv: list[str] | None = None) -> int:
