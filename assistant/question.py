@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from assistant.text import QUESTION_WORDS, STOPWORDS, content_terms, numbers, stem, words
@@ -122,6 +123,16 @@ class QuestionAnalysis:
     entities: tuple[str, ...]
     attribute: str
     key_terms: tuple[str, ...]
+
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        """The question's content terms (what ``satisfies`` counts as not novel)."""
+        return frozenset(content_terms(self.question))
+
+    @cached_property
+    def all_terms(self) -> frozenset[str]:
+        """Its content terms and the stems of all its words, stop words included."""
+        return self.terms | {stem(w) for w in words(self.question)}
 
 
 @dataclass(frozen=True)
@@ -335,8 +346,7 @@ def _present(analysis: QuestionAnalysis, text: str) -> list[bool]:
 def satisfies(analysis: QuestionAnalysis, text: str) -> Satisfaction:
     found = _present(analysis, text)
     text_years = _years(text)
-    q_terms = set(content_terms(analysis.question))
-    q_all = q_terms | {stem(w) for w in words(analysis.question)}
+    q_terms, q_all = analysis.terms, analysis.all_terms
 
     def novel(span: str) -> bool:
         terms = set(content_terms(span)) or {stem(w) for w in words(span)}

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from assistant.question import QuestionAnalysis, satisfies
 from assistant.text import content_terms, sentence_spans, stem
@@ -61,14 +62,19 @@ class Reading:
                 self.predicate)
 
 
+def _asked_attribute(analysis: QuestionAnalysis) -> str:
+    """The asked attribute as words to look for ("revenue", "tickets sold"); "" for none, or for a location
+    or date (the expected type stands for those)."""
+    return analysis.attribute if analysis.attribute not in ("location", "date") else ""
+
+
 def read(analysis: QuestionAnalysis, text: str) -> Reading:
     """Read ``text`` (an evidence window) against the analysed question."""
     sat = satisfies(analysis, text)
     terms = set(content_terms(text))
     keys = set(analysis.key_terms)
-    attribute = 1.0
-    if analysis.attribute and analysis.attribute not in ("location", "date"):
-        attribute = float(any(stem(w) in terms for w in analysis.attribute.split()))
+    asked = _asked_attribute(analysis)
+    attribute = float(any(stem(w) in terms for w in asked.split())) if asked else 1.0
     return Reading(
         constraints=sat.constraints,
         conflict=float(sat.conflicting_years),
@@ -79,12 +85,12 @@ def read(analysis: QuestionAnalysis, text: str) -> Reading:
     )
 
 
-def _predicate_terms(analysis: QuestionAnalysis) -> set[str]:
+@lru_cache(maxsize=64)
+def _predicate_terms(analysis: QuestionAnalysis) -> frozenset[str]:
     """The question's key terms that are not part of a name, year or number, and the asked attribute:
     what is said of them ("killed", "tickets sold", "hosted", "commander")."""
     named = {t for e in analysis.entities for t in content_terms(e)} | set(analysis.years) | set(analysis.numbers)
-    asked = set(content_terms(analysis.attribute)) if analysis.attribute not in ("", "location", "date") else set()
-    return (set(analysis.key_terms) | asked) - named
+    return frozenset((set(analysis.key_terms) | set(content_terms(_asked_attribute(analysis)))) - named)
 
 
 def _predicate(analysis: QuestionAnalysis, sentence: str) -> float:
@@ -112,15 +118,21 @@ def window_bonus(analysis: QuestionAnalysis) -> Callable[[str, str], float]:
     typed = analysis.answer_type != "other"
     asks_relation = bool(_predicate_terms(analysis))
 
+    relations: dict[str, float] = {}  # per sentence: overlapping windows share most of theirs
+
+    def relation(sentence: str) -> float:
+        if sentence not in relations:
+            relations[sentence] = _predicate(analysis, sentence)
+        return relations[sentence]
+
     def bonus(text: str, title: str = "") -> float:  # on every shortlisted window: only what it needs
         sat = satisfies(analysis, text)
         # a window's later sentences are about the document's subject: its title counts for the constraints
         context = satisfies(analysis, f"{title}\n{text}") if title and has_constraints and title not in text else sat
-        relation = max((_predicate(analysis, text[a:b]) for a, b in sentence_spans(text)), default=0.0) \
-            if asks_relation else 0.0
+        best = max((relation(text[a:b]) for a, b in sentence_spans(text)), default=0.0) if asks_relation else 0.0
         return (CONSTRAINT_WEIGHT * context.constraints * has_constraints
                 - CONFLICT_PENALTY * context.conflicting_years
-                + TYPE_WEIGHT * sat.type_found * typed + PREDICATE_WEIGHT * relation)
+                + TYPE_WEIGHT * sat.type_found * typed + PREDICATE_WEIGHT * best)
 
     return bonus
 
