@@ -12,7 +12,8 @@
 * Chunks are embedded in batches across documents (the embedder sorts each batch by length), with
   their sentences' vectors (``ingest.sentences``), then written, then each document is committed (see
   ``ChromaStore``), then its old version is deleted.
-* Every run ends with a sweep of orphan chunks, so an interrupted run is completed by the next one.
+* Every run ends with a sweep of orphan chunks (``ChromaStore.sweep``: not of versions another process is
+  writing), so an interrupted run is completed by the next one.
 
 Example::
 
@@ -344,10 +345,12 @@ class IngestService:
         if todo:
             docs = [DocumentChunks(p.text, p.records, p.sentences) for p in todo]
             vectors, sentence_records, sentence_vectors = embed_batch(self.embedder, docs, self.sentence_mode)
-            # sentences before their chunks: a version whose chunks are all written has all its sentence vectors.
-            # If a write fails, nothing more is asked of the store (an embedded Chroma that failed a write can
-            # hang on the next call): the next run's sweep removes what was written (see write_sentences).
-            marker = self.store.write_sentences(sentence_records, sentence_vectors)
+            # The marker keeps other processes' sweeps off these versions until they are committed. Sentences
+            # before their chunks: a version whose chunks are all written has all its sentence vectors. If a
+            # write fails, nothing more is asked of the store (an embedded Chroma that failed a write can hang
+            # on the next call): a later sweep removes what was written (see ChromaStore.mark_pending).
+            marker = self.store.mark_pending([(p.doc_id, p.version) for p in todo], dim=vectors.shape[1])
+            self.store.write_sentences(sentence_records, sentence_vectors)
             self.store.write_chunks([r for p in todo for r in p.records], vectors)
         else:
             marker = ""

@@ -58,7 +58,9 @@ from assistant.settings import ChromaSettings
 from ingest.sentences import SentenceRecord
 
 GENERATION_ID = "__generation__"
-PENDING = "__pending__"  # the doc_id of sentence-vector write markers (see ChromaStore.write_sentences)
+PENDING = "__pending__"  # the doc_id of write markers (see ChromaStore.mark_pending)
+# A marker younger than this protects its versions from another process's sweep: they are being written.
+PENDING_GRACE_S = 600.0
 _PAGE = 5000  # Chroma caps a single get; page through larger collections
 CHUNK_CACHE = 10_000  # chunk rows (metadata, text: ~2.5 KB) and, apart, chunk vectors (1.5 KB) kept per process
 SENTENCE_CACHE = 30_000  # sentence vectors kept per process (1.5 KB each)
@@ -432,45 +434,67 @@ class ChromaStore:
         self._bump()
         return len(ids)
 
-    def sweep(self) -> int:
-        """Delete orphan chunks (no committed document of that version) and orphan sentence vectors. Returns
-        how many chunks."""
+    def sweep(self, grace_s: float = PENDING_GRACE_S) -> int:
+        """Delete orphan chunks and sentence vectors (no committed document of that version). Returns how many
+        chunks.
+
+        Versions named by a write marker (``mark_pending``) younger than ``grace_s`` are left alone: another
+        process (an API worker's upload, another ``ingest``) is writing them and has not committed yet.
+        A marker whose versions are all committed, or that is older, is removed with its leftovers."""
         live = {d.id: d.version for d in self.docs().values()}
-        stale, versions = [], set()
-        for rid, meta, _ in self._get_all(self.chunks, include=["metadatas"]):
-            if live.get(str(meta.get("doc_id"))) != meta.get("version"):
-                stale.append(rid)
-                versions.add((str(meta.get("doc_id")), str(meta.get("version"))))
-        # the sentence vectors of writes that never got committed, chunks written or not (see write_sentences)
-        markers = self._call("read sentence markers", self.sentences.get, where={"doc_id": PENDING},
+        markers = self._call("read write markers", self.sentences.get, where={"doc_id": PENDING},
                              include=["metadatas"])
-        for meta in markers["metadatas"] or []:
-            versions.update((d, v) for d, v in json.loads(str(meta["version"])) if live.get(d) != v)
+        busy: set[tuple[str, str]] = set()
+        versions: set[tuple[str, str]] = set()  # to delete the sentence vectors of
+        done: list[str] = []
+        now = time.time()
+        for rid, meta in zip(markers["ids"], markers["metadatas"] or [], strict=True):
+            named = {(str(d), str(v)) for d, v in json.loads(str(meta["version"]))}
+            open_ = {(d, v) for d, v in named if live.get(d) != v}
+            if open_ and now - float(meta.get("at", 0) or 0) < grace_s:
+                busy |= open_
+            else:
+                versions |= open_
+                done.append(rid)
+        stale = []
+        for rid, meta, _ in self._get_all(self.chunks, include=["metadatas"]):
+            key = (str(meta.get("doc_id")), str(meta.get("version")))
+            if live.get(key[0]) != key[1] and key not in busy:
+                stale.append(rid)
+                versions.add(key)
         for doc_id, version in sorted(versions):  # sentences first: they never outlive their chunks
             self._call("delete orphan sentences", self.sentences.delete,
                        where={"$and": [{"doc_id": doc_id}, {"version": version}]})
-        if markers["ids"]:
-            self._call("delete sentence markers", self.sentences.delete, ids=markers["ids"])
+        if done:
+            self._call("delete write markers", self.sentences.delete, ids=done)
         for b in range(0, len(stale), self._page):
             self._call("delete orphans", self.chunks.delete, ids=stale[b : b + self._page])
         return len(stale)
 
+    def mark_pending(self, versions: Iterable[tuple[str, str]], dim: int) -> str:
+        """Note that these ``(doc_id, version)``s are being written (before any of their chunks or sentence
+        vectors); returns the marker's id, for ``settle`` once they are committed. ``dim``: the vectors'
+        dimension (the marker sits in the sentences collection, read only by its doc_id)."""
+        marker = f"{PENDING}:{uuid.uuid4().hex}"
+        probe = np.zeros(dim, dtype=np.float32)
+        probe[0] = 1.0
+        self._call("mark pending writes", self.sentences.upsert, ids=[marker], embeddings=[probe.tolist()],
+                   metadatas=[{"doc_id": PENDING, "version": json.dumps(sorted(set(versions)), separators=(",", ":")),
+                               "at": round(time.time(), 3)}])
+        return marker
+
+    def settle(self, marker: str) -> None:
+        """Remove a ``mark_pending`` marker once its versions are committed."""
+        if marker:
+            self._call("settle pending writes", self.sentences.delete, ids=[marker])
+
     # -- sentence vectors (evidence selection reads them instead of embedding at query time) --------
     # Written just before their version's chunks and deleted before them, so complete chunks mean complete
-    # sentences. A write first leaves a marker naming its versions, removed by ``settle`` once they are
-    # committed; if the run fails or dies in between, the next ``sweep`` deletes the sentence vectors of
-    # those versions that were never committed (nothing else is asked of a store that just failed a write:
-    # an embedded Chroma can hang on the next call).
-    def write_sentences(self, records: Sequence[SentenceRecord], vectors: np.ndarray) -> str:
-        """Upsert sentence vectors; returns the id of their pending marker ("" when there were none)."""
-        if not records:
-            return ""
-        marker = f"{PENDING}:{uuid.uuid4().hex}"
-        versions = sorted({(r.doc_id, r.version) for r in records})
-        probe = np.zeros(vectors.shape[1], dtype=np.float32)
-        probe[0] = 1.0  # any unit vector of the collection's dimension: a marker is only read by its doc_id
-        self._call("mark sentence vectors", self.sentences.upsert, ids=[marker], embeddings=[probe.tolist()],
-                   metadatas=[{"doc_id": PENDING, "version": json.dumps(versions, separators=(",", ":"))}])
+    # sentences. A batch's writes are announced by a marker (``mark_pending``) that ``settle`` removes once
+    # they are committed; if the run fails or dies in between, a later ``sweep`` deletes what was written of
+    # the versions never committed (nothing else is asked of a store that just failed a write: an embedded
+    # Chroma can hang on the next call).
+    def write_sentences(self, records: Sequence[SentenceRecord], vectors: np.ndarray) -> None:
         for b in range(0, len(records), self._page):
             part = records[b : b + self._page]
             self._call(
@@ -478,12 +502,6 @@ class ChromaStore:
                 embeddings=vectors[b : b + self._page].tolist(), metadatas=[r.metadata() for r in part],
             )
         self._sentence_vectors.evict(r.id for r in records)
-        return marker
-
-    def settle(self, marker: str) -> None:
-        """Remove a ``write_sentences`` marker once its versions are committed."""
-        if marker:
-            self._call("settle sentence vectors", self.sentences.delete, ids=[marker])
 
     def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these sentence ids (``ingest.sentences.sentence_id``); absent ids are left out."""

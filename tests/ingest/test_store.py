@@ -9,7 +9,7 @@ import pytest
 
 from assistant.errors import DocumentNotFound, StoreUnavailable
 from assistant.settings import Settings
-from ingest.store import ChromaStore, ChunkRecord, DocumentCommit
+from ingest.store import PENDING, ChromaStore, ChunkRecord, DocumentCommit
 
 
 def _records(doc_id: str, version: str, texts: list[str], source: str = "/docs/a.txt") -> list[ChunkRecord]:
@@ -81,6 +81,25 @@ def test_sweep_deletes_uncommitted_and_superseded_chunks(store: ChromaStore, emb
     assert store.sweep() == 3
     assert [c[0] for c in store.all_chunks()] == ["d1:v2:0"]
     assert store.sweep() == 0
+
+
+def test_a_sweep_leaves_versions_another_writer_has_announced(store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    """Two processes on one Chroma server: one writes a document's chunks, the other's sweep runs before
+    the commit. The young write marker keeps the sweep off that version; after the commit the marker goes."""
+    _write_and_commit(store, embedder, "d1", "v1", ["Committed text."])
+    marker = store.mark_pending([("d2", "v1")], dim=embedder.dim)  # the other writer, mid-batch
+    store.write_chunks(_records("d2", "v1", ["Being written."]), embedder.embed(["Being written."]))
+    assert store.sweep() == 0 and store.chunk_count() == 2, "in flight elsewhere: not an orphan"
+    store.commit_documents([DocumentCommit("d2", "v1", "/docs/b.txt", "B", "Being written.", 1)])
+    store.settle(marker)
+    assert store.sweep() == 0 and store.chunk_count() == 2
+    assert store.sentences.get(where={"doc_id": PENDING})["ids"] == []
+
+    store.mark_pending([("d3", "v1")], dim=embedder.dim)  # a writer that died before its commit
+    store.write_chunks(_records("d3", "v1", ["Never committed."]), embedder.embed(["Never committed."]))
+    assert store.sweep() == 0, "within the grace period it might still be running"
+    assert store.sweep(grace_s=0) == 1, "past it, its leftovers are orphans"
+    assert store.sentences.get(where={"doc_id": PENDING})["ids"] == [] and store.chunk_count() == 2
 
 
 def test_write_chunks_is_idempotent(store: ChromaStore, embedder) -> None:  # noqa: ANN001
