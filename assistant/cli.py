@@ -20,19 +20,25 @@ from assistant.errors import AssistantError, BadRequest
 
 if TYPE_CHECKING:
     from assistant.services import Services
+    from assistant.settings import Settings
 
 EXIT_FAILED_FILES = 1
 EXIT_ERROR = 2
 
 
-def _services(args: argparse.Namespace) -> Services:
-    from assistant.services import Services
+def _settings(args: argparse.Namespace) -> Settings:
     from assistant.settings import LLMSettings, Settings
 
     settings = Settings()
     if getattr(args, "backend", None):
         settings.llm = LLMSettings.model_validate({**settings.llm.model_dump(), "backend": args.backend})
-    return Services(settings)
+    return settings
+
+
+def _services(args: argparse.Namespace, settings: Settings | None = None) -> Services:
+    from assistant.services import Services
+
+    return Services(settings or _settings(args))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -89,8 +95,11 @@ def cmd_documents(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from assistant.console import render_answer_text
+    from assistant.schema import check_question
 
-    answer = _services(args).engine.ask(args.question)
+    settings = _settings(args)
+    check_question(args.question, settings.max_question_chars)  # at once: before the engine is even imported
+    answer = _services(args, settings).engine.ask(args.question)
     print(answer.to_json() if args.json else render_answer_text(answer))
     return 0
 
