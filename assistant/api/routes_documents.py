@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from assistant.api.bodies import ERROR_RESPONSES, DeleteResult, UploadResult
@@ -27,6 +27,8 @@ from assistant.api.errors import UploadRejected
 from assistant.errors import DocumentTooLarge, UnsupportedFormat
 from assistant.schema import DocumentInfo, Passage
 from ingest.excerpts import DEFAULT_CONTEXT, MAX_CONTEXT
+
+MAX_PAGE = 10_000  # documents per page of GET /v1/documents
 
 router = APIRouter(tags=["documents"], responses=ERROR_RESPONSES)
 READ_CHUNK = 2**20
@@ -83,9 +85,17 @@ async def upload_documents(request: Request, services: ServicesDep) -> JSONRespo
 
 
 @router.get("/documents", response_model=list[DocumentInfo])
-async def list_documents(services: ServicesDep) -> list[DocumentInfo]:
-    """Every indexed document."""
-    return await run_in_threadpool(lambda: services.ingestor.documents())
+async def list_documents(
+    services: ServicesDep, response: Response,
+    offset: Annotated[int, Query(ge=0, description="Skip this many documents (in order of source path)")] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description=f"At most this many, 1..{MAX_PAGE} "
+                                                                       "(default: all)")] = None,
+) -> list[DocumentInfo]:
+    """The indexed documents, in order of source path; a page of them with ``offset``/``limit``. The header
+    ``X-Total-Count`` holds how many there are in all."""
+    docs = await run_in_threadpool(services.ingestor.documents)
+    response.headers["X-Total-Count"] = str(len(docs))
+    return docs[offset : None if limit is None else offset + limit]
 
 
 @router.delete("/documents/{doc_id}", response_model=DeleteResult, responses={404: ERROR_RESPONSES[422]})

@@ -134,3 +134,18 @@ async def test_chroma_down_is_503(make_app: Any, make_client: Any, tmp_path: Pat
     assert_error(await client.post("/v1/documents", files=[("files", ("vigo.txt", NOTE, "text/plain"))]),
                  503, "chroma_unavailable")
     assert_error(await client.delete("/v1/documents/abc"), 503, "chroma_unavailable")
+
+
+async def test_the_document_list_pages(fresh: httpx.AsyncClient) -> None:
+    files = [("files", (f"note{i}.txt", f"Note {i}: the ferry to island {i} leaves at dawn.\n".encode(), "text/plain"))
+             for i in range(3)]
+    assert (await fresh.post("/v1/documents", files=files)).status_code == 200
+    everything = await fresh.get("/v1/documents")
+    assert everything.headers["x-total-count"] == "3" and len(everything.json()) == 3
+    first = await fresh.get("/v1/documents", params={"limit": 2})
+    rest = await fresh.get("/v1/documents", params={"offset": 2, "limit": 2})
+    assert first.headers["x-total-count"] == rest.headers["x-total-count"] == "3"
+    assert first.json() + rest.json() == everything.json(), "pages in the list's order, nothing lost or repeated"
+    assert (await fresh.get("/v1/documents", params={"offset": 5})).json() == []
+    for bad in ({"limit": 0}, {"offset": -1}, {"limit": "many"}):
+        assert_error(await fresh.get("/v1/documents", params=bad), 422, "invalid_request")
