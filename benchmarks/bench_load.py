@@ -123,6 +123,13 @@ def server_env(data_dir: Path, backend: str) -> dict[str, str]:
     return env
 
 
+def base_questions(items: list[ClapItem]) -> list[str]:
+    """The CLAP NQ questions and the sample's, in a fixed, varied order (every client walks the same pool)."""
+    base = [i.question for i in items] + SAMPLE_QUESTIONS
+    random.Random(0).shuffle(base)
+    return base
+
+
 def distinct_questions(base: list[str]) -> list[str]:
     """``base`` questions, then each behind every lead-in: all distinct, about 6,000 for the default pool."""
     out = [lead + (q[0].lower() + q[1:] if lead else q) for lead in LEAD_INS for q in base]
@@ -287,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     items = load_clapnq()
     passages = items[: args.max_passages]
-    base = [i.question for i in items] + SAMPLE_QUESTIONS
-    random.Random(0).shuffle(base)  # a fixed, varied order: every client walks the same pool
+    base = base_questions(items)
     questions = base[: args.questions] if args.questions else distinct_questions(base)
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     tmp = Path(tempfile.mkdtemp(prefix="assistant-load-"))

@@ -16,25 +16,14 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_load import (
-    SAMPLE_QUESTIONS,
-    distinct_questions,
-    free_port,
-    percentile,
-    run_load,
-    server_env,
-    stop_process,
-    wait_ready,
-)
-from chroma_proc import ChromaProcess  # the tests' helper (bench_load put tests/ on sys.path)
+from bench_load import base_questions, distinct_questions, percentile, run_load, server_env
+from chroma_proc import ChromaProcess  # the tests' helpers (bench_load put tests/ on sys.path)
+from servers import api_workers
 
 from evals.clapnq import load_clapnq
 
@@ -56,50 +45,40 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-workers-"))
     shutil.copytree(args.index, work / "data")
     chroma = ChromaProcess(work / "data" / "chroma")
-    procs: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
     try:
-        chroma.start(timeout=120)
-        for i in range(args.workers):
-            env = {**server_env(work / "data", "extractive"), "ASSISTANT_CHROMA__URL": chroma.url}
-            port = free_port()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "assistant", "serve", "--no-ui", "--host", "127.0.0.1", "--port", str(port)],
-                env=env, stdout=(work / f"worker{i}.log").open("wb"), stderr=subprocess.STDOUT))
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, proc in zip(urls, procs, strict=True):
-            wait_ready(url, proc)
-        items = load_clapnq()
-        base = [i.question for i in items] + SAMPLE_QUESTIONS
-        random.Random(0).shuffle(base)
-        pool = distinct_questions(base)
-        parts = [pool[i :: args.workers] for i in range(args.workers)]  # no question asked twice
-        shares = [args.concurrency // args.workers + (i < args.concurrency % args.workers) for i in range(args.workers)]
-
-        async def load(duration: float, offset: int) -> list:  # type: ignore[type-arg]
-            return await asyncio.gather(*(run_load(url, parts[i], shares[i], duration, 180, {}, offset=offset)
-                                          for i, url in enumerate(urls)))
-
-        warm = asyncio.run(load(args.warmup, 0))
-        started = time.perf_counter()
-        runs = asyncio.run(load(args.duration, max(r.next for r in warm)))
-        wall = time.perf_counter() - started
-        latencies = [x for r in runs for x in r.latencies]
-        errors = sum(sum(r.errors.values()) for r in runs)
-        result = {"workers": args.workers, "clients": args.concurrency, "rps": round(len(latencies) / wall, 2),
-                  "p50_ms": round(1000 * percentile(latencies, 50), 1), "p95_ms": round(1000 * percentile(latencies, 95), 1),
-                  "errors": errors, "new_questions": all(r.next <= len(parts[0]) for r in runs),
-                  "load_avg_1m": round(os.getloadavg()[0], 2)}
-        print(f"{args.workers} workers on a chroma server: {result['rps']} req/s, p50 {result['p50_ms']} ms, "
-              f"p95 {result['p95_ms']} ms, errors {errors} [load average {result['load_avg_1m']}]")
-        print(json.dumps(result))
-        return 0 if errors == 0 else 1
+        chroma.start(timeout=120)  # a large index takes a while to open
+        env = {**server_env(work / "data", "extractive"), "ASSISTANT_CHROMA__URL": chroma.url}
+        with api_workers([env] * args.workers, logs=work, timeout=180) as urls:
+            return measure(urls, args)
     finally:
-        for proc in procs:
-            stop_process(proc)
         chroma.stop(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
+
+def measure(urls: list[str], args: argparse.Namespace) -> int:
+    """Split the question pool and the clients over ``urls``, warm up, measure, print."""
+    pool = distinct_questions(base_questions(load_clapnq()))
+    parts = [pool[i :: len(urls)] for i in range(len(urls))]  # no question asked twice
+    shares = [args.concurrency // len(urls) + (i < args.concurrency % len(urls)) for i in range(len(urls))]
+
+    async def load(duration: float, offset: int) -> list:  # type: ignore[type-arg]
+        return await asyncio.gather(*(run_load(url, parts[i], shares[i], duration, 180, {}, offset=offset)
+                                      for i, url in enumerate(urls)))
+
+    warm = asyncio.run(load(args.warmup, 0))
+    started = time.perf_counter()
+    runs = asyncio.run(load(args.duration, max(r.next for r in warm)))
+    wall = time.perf_counter() - started
+    latencies = [x for r in runs for x in r.latencies]
+    errors = sum(sum(r.errors.values()) for r in runs)
+    result = {"workers": len(urls), "clients": args.concurrency, "rps": round(len(latencies) / wall, 2),
+              "p50_ms": round(1000 * percentile(latencies, 50), 1), "p95_ms": round(1000 * percentile(latencies, 95), 1),
+              "errors": errors, "new_questions": all(r.next <= len(parts[0]) for r in runs),
+              "load_avg_1m": round(os.getloadavg()[0], 2)}
+    print(f"{len(urls)} workers on a chroma server: {result['rps']} req/s, p50 {result['p50_ms']} ms, "
+          f"p95 {result['p95_ms']} ms, errors {errors} [load average {result['load_avg_1m']}]")
+    print(json.dumps(result))
+    return 0 if errors == 0 else 1
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -25,7 +25,6 @@ import asyncio
 import cProfile
 import json
 import pstats
-import random
 import signal
 import subprocess
 import sys
@@ -38,7 +37,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_load import (  # noqa: E402
-    SAMPLE_QUESTIONS,
+    base_questions,
     distinct_questions,
     free_port,
     run_load,
@@ -54,9 +53,7 @@ from evals.clapnq import load_clapnq  # noqa: E402
 
 
 def question_pool() -> list[str]:
-    base = [i.question for i in load_clapnq()] + SAMPLE_QUESTIONS
-    random.Random(0).shuffle(base)
-    return distinct_questions(base)
+    return distinct_questions(base_questions(load_clapnq()))
 
 
 def run_engine(services: Services, questions: list[str]) -> None:
