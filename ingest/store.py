@@ -449,7 +449,7 @@ class ChromaStore:
         done: list[str] = []
         now = time.time()
         for rid, meta in zip(markers["ids"], markers["metadatas"] or [], strict=True):
-            named = {(str(d), str(v)) for d, v in json.loads(str(meta["version"]))}
+            named = {(str(d), str(v)) for d, v in json.loads(str(meta["versions"]))}
             open_ = {(d, v) for d, v in named if live.get(d) != v}
             if open_ and now - float(meta.get("at", 0) or 0) < grace_s:
                 busy |= open_
@@ -479,7 +479,7 @@ class ChromaStore:
         probe = np.zeros(dim, dtype=np.float32)
         probe[0] = 1.0
         self._call("mark pending writes", self.sentences.upsert, ids=[marker], embeddings=[probe.tolist()],
-                   metadatas=[{"doc_id": PENDING, "version": json.dumps(sorted(set(versions)), separators=(",", ":")),
+                   metadatas=[{"doc_id": PENDING, "versions": json.dumps(sorted(set(versions)), separators=(",", ":")),
                                "at": round(time.time(), 3)}])
         return marker
 
@@ -505,20 +505,26 @@ class ChromaStore:
 
     def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these sentence ids (``ingest.sentences.sentence_id``); absent ids are left out."""
-        return self._cached_vectors(ids, self._sentence_vectors, self.sentences, "read sentence vectors")
+        return self._read_through(ids, self._sentence_vectors,
+                                  lambda missing: self._vectors(self.sentences, missing, "read sentence vectors"))
 
-    def _cached_vectors(self, ids: list[str], cache: ReadCache, collection: Any, what: str) -> dict[str, np.ndarray]:
-        """``{id: vector}`` of the ids found: cached ones from ``cache``, the rest in one read of ``collection``."""
+    @staticmethod
+    def _read_through(ids: list[str], cache: ReadCache, read: Callable[[list[str]], dict[str, Any]]) -> dict[str, Any]:
+        """``{id: value}`` of the ids found, in ``ids``' order: cached ones from ``cache``, the rest from one
+        ``read(missing)`` (which leaves out ids it does not find), then cached."""
         ids = list(dict.fromkeys(ids))  # Chroma refuses duplicate ids
-        found: dict[str, np.ndarray] = cache.get_many(ids)
+        found = cache.get_many(ids)
         missing = [i for i in ids if i not in found]
         if missing:
-            res = self._call(what, collection.get, ids=missing, include=["embeddings"])
-            fresh = {rid: vec.copy() for rid, vec in  # copies: a row view would keep the whole batch alive
-                     zip(res["ids"], np.asarray(res["embeddings"], dtype=np.float32), strict=True)}
+            fresh = read(missing)
             cache.put_many(fresh)
             found.update(fresh)
         return {i: found[i] for i in ids if i in found}
+
+    def _vectors(self, collection: Any, ids: list[str], what: str) -> dict[str, np.ndarray]:
+        res = self._call(what, collection.get, ids=ids, include=["embeddings"])
+        return {rid: vec.copy() for rid, vec in  # copies: a row view would keep the whole batch alive
+                zip(res["ids"], np.asarray(res["embeddings"], dtype=np.float32), strict=True)}
 
     # -- reads for retrieval --------------------------------------------------------------------
     def all_chunks(self) -> list[tuple[str, dict[str, Any], str]]:
@@ -583,21 +589,19 @@ class ChromaStore:
     def chunk_texts(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
         """``{id: (metadata, text)}`` of these chunks (the ones found; cached, one read for the rest).
         Callers must not modify the returned metadata dicts (they are shared with the cache)."""
-        ids = list(dict.fromkeys(ids))  # Chroma refuses duplicate ids
-        found: dict[str, tuple[dict[str, Any], str]] = self._chunk_rows.get_many(ids)
-        missing = [i for i in ids if i not in found]
-        if missing:
+
+        def read(missing: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
             res = self._call("read chunks", self.chunks.get, ids=missing, include=["metadatas", "documents"])
-            fresh = {rid: (meta, doc or "") for rid, meta, doc in zip(res["ids"], res["metadatas"], res["documents"],
-                                                                     strict=True)
-                     if meta}  # a row deleted while it was read comes back without metadata: not found
-            self._chunk_rows.put_many(fresh)
-            found.update(fresh)
-        return {i: found[i] for i in ids if i in found}
+            return {rid: (meta, doc or "") for rid, meta, doc in zip(res["ids"], res["metadatas"], res["documents"],
+                                                                    strict=True)
+                    if meta}  # a row deleted while it was read comes back without metadata: not found
+
+        return self._read_through(ids, self._chunk_rows, read)
 
     def chunk_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """``{id: vector}`` of these chunks (the ones found; cached, one read for the rest)."""
-        return self._cached_vectors(ids, self._chunk_vectors, self.chunks, "read chunk vectors")
+        return self._read_through(ids, self._chunk_vectors,
+                                  lambda missing: self._vectors(self.chunks, missing, "read chunk vectors"))
 
     def rekey_document(self, old_id: str, new_id: str, key: str) -> DocumentInfo:
         """Move a committed document to a new id without re-embedding: copy its chunks (vectors,
