@@ -616,6 +616,8 @@ class ChromaStore:
         got = self._call("read chunks", self.chunks.get, where={"doc_id": old_id},
                          include=["metadatas", "documents", "embeddings"])
         keep = [i for i, m in enumerate(got["metadatas"]) if str(m.get("version")) == version]
+        # announced like an ingest's writes, so another process's sweep leaves the copies alone until the commit
+        marker = self.mark_pending([(new_id, version)], dim=len(got["embeddings"][keep[0]])) if keep else ""
         for b in range(0, len(keep), self._page):
             part = keep[b : b + self._page]
             metas = [{**got["metadatas"][i], "doc_id": new_id} for i in part]
@@ -637,6 +639,7 @@ class ChromaStore:
         self._call("commit document", self.ledger.upsert, ids=[new_id], embeddings=[[1.0]], documents=[text],
                    metadatas=[meta])
         self._bump(generation)
+        self.settle(marker)
         self.delete_document(old_id)
         return self.docs_by_id([new_id])[new_id]
 
