@@ -1,10 +1,16 @@
-"""ingest/embedder.py: the bundled MiniLM's two ONNX sessions give the same vectors."""
+"""ingest/embedder.py: the bundled MiniLM's two ONNX sessions, and coalesced questions, give the same vectors."""
 
 from __future__ import annotations
 
-import numpy as np
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-from ingest.embedder import SMALL_RUN_TOKENS, MiniLMEmbedding
+import numpy as np
+import pytest
+
+from assistant.errors import EmbedderUnavailable
+from ingest.embedder import SMALL_RUN_TOKENS, MiniLMEmbedding, _Coalescer
 
 QUESTIONS = ["What did South Korea do in response?", "who sang the song the way you make me feel",
              "How many North Korean soldiers are in Ukraine?", "when was the first world cup held"]
@@ -24,3 +30,45 @@ def test_questions_embed_bit_for_bit_as_in_the_threaded_session(embedder: MiniLM
     one_by_one = np.stack([embedder.embed([q])[0] for q in QUESTIONS])  # the single-threaded session
     batch = embedder.embed(QUESTIONS * 3)[:4]  # one run over SMALL_RUN_TOKENS: the threaded session
     assert np.allclose(one_by_one, batch, atol=1e-6)  # padding to the batch's width may move the last bits
+
+
+def test_concurrent_questions_are_coalesced_into_one_run_with_the_same_vectors(embedder: MiniLMEmbedding) -> None:
+    """Questions asked at the same time share one padded run of the single-threaded session, and each gets
+    exactly the vector it gets alone (padding is masked out)."""
+    alone = [embedder.embed([q])[0] for q in QUESTIONS * 4]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda q: embedder.embed([q])[0], QUESTIONS * 4))
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
+
+
+def test_the_coalescer_runs_what_queued_meanwhile_together_and_shares_errors() -> None:
+    """A caller that finds a run going queues; the next run takes every queued call; each caller gets its own
+    rows back, and an error reaches every caller of the failed run without stopping later ones."""
+    started, release = threading.Event(), threading.Event()
+    runs: list[list[int]] = []
+
+    def run(rows: list[int]) -> np.ndarray:
+        runs.append(list(rows))
+        if len(runs) == 1:
+            started.set()
+            release.wait(10)
+        if -1 in rows:
+            raise EmbedderUnavailable("model failed")
+        return np.asarray(rows, dtype=np.float32)[:, None] * 10
+
+    coalescer = _Coalescer(run)
+    with ThreadPoolExecutor(5) as pool:
+        first = pool.submit(coalescer.run, [1])
+        assert started.wait(10)
+        queued = [pool.submit(coalescer.run, rows) for rows in ([2], [3, 4], [5])]
+        while len(coalescer._queue) < 3:
+            time.sleep(0.01)
+        release.set()
+        assert first.result(10).tolist() == [[10.0]]
+        assert [f.result(10).tolist() for f in queued] == [[[20.0]], [[30.0], [40.0]], [[50.0]]]
+    assert runs[0] == [1] and sorted(runs[1]) == [2, 3, 4, 5] and len(runs) == 2
+    with ThreadPoolExecutor(2) as pool:
+        failing = pool.submit(coalescer.run, [-1])
+        with pytest.raises(EmbedderUnavailable):
+            failing.result(10)
+    assert coalescer.run([6]).tolist() == [[60.0]]
