@@ -157,9 +157,17 @@ class AnswerEngine:
         query = self.condense(question, history or [])
         analysis = analyze_question(query)
         qvec = self.embedder.embed([query])[0]
-        chunks = self.retriever.retrieve(query, document_ids=document_ids, query_vector=qvec)
-        generation = self.retriever.generation  # of the snapshot just searched (no extra read)
-        texts = self.store.doc_texts(c.document_id for c in chunks)
+        # Search the last snapshot, then read the documents' texts and the generation in one get; if a commit
+        # came in since that snapshot, search again in one at the current generation. Either way the question
+        # sees every commit made before it started, for one Chroma read fewer than reading the generation first.
+        snap = self.retriever.last_snapshot()
+        chunks = self.retriever.retrieve(query, document_ids=document_ids, query_vector=qvec, snapshot=snap)
+        texts, now = self.store.doc_texts_and_generation(c.document_id for c in chunks)
+        if now != snap.generation:
+            snap = self.retriever.snapshot()
+            chunks = self.retriever.retrieve(query, document_ids=document_ids, query_vector=qvec, snapshot=snap)
+            texts = self.store.doc_texts(c.document_id for c in chunks)
+        generation = snap.generation
         evidence = self.selector.select(query, qvec, chunks, texts, k=self.evidence_k, bonus=window_bonus(analysis))
         features = (retrieval_features(chunks, self.retriever.coverage(query, chunks), evidence)
                     + reading_features(analysis, evidence[0].text if evidence else None))

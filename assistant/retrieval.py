@@ -118,10 +118,16 @@ class HybridRetriever:
         return Snapshot(generation, live, snap.bm25.update(added=added, removed=removed))
 
     # -- retrieval ----------------------------------------------------------------------------
+    def last_snapshot(self) -> Snapshot:
+        """The snapshot searched last, without reading the generation (the first call builds one): for a caller
+        that checks the generation after its search (``AnswerEngine.prepare``) and searches again if it moved."""
+        return self._snap or self.snapshot()
+
     def retrieve(self, query: str, top_k: int | None = None, document_ids: list[str] | None = None,
-                 query_vector: np.ndarray | None = None) -> list[RetrievedChunk]:
-        """The ``top_k`` chunks for ``query`` by fused score, best first."""
-        snap = self.snapshot()
+                 query_vector: np.ndarray | None = None, snapshot: Snapshot | None = None) -> list[RetrievedChunk]:
+        """The ``top_k`` chunks for ``query`` by fused score, best first, searched in ``snapshot`` (default: the
+        one at the store's current generation)."""
+        snap = snapshot or self.snapshot()
         if not snap.chunks:
             raise IndexNotReady("nothing is indexed yet: run `assistant ingest PATH` (or upload documents)")
         top_k = top_k or self.config.top_k

@@ -328,25 +328,46 @@ class ChromaStore:
     def doc_texts(self, doc_ids: Iterable[str]) -> dict[str, str]:
         """``{doc_id: text}`` of the committed documents among ``doc_ids``.
 
-        Cached: texts read since the last ``generation()`` read are served again while that read is under
+        Cached: texts read since the last generation read are served again while that read is under
         ``text_fresh_s`` old; a read showing another generation (or a commit here) empties the cache.
         The retriever reads the generation before every question, so an answer never quotes a text older
         than the snapshot it searched."""
-        ids = sorted(set(doc_ids))
-        if not ids:
-            return {}
+        return self._doc_texts(doc_ids, with_generation=False)[0]
+
+    def doc_texts_and_generation(self, doc_ids: Iterable[str]) -> tuple[dict[str, str], int]:
+        """``doc_texts`` and the current generation, read after them in one ledger ``get`` (a question's
+        last look at the ledger: the engine checks that its snapshot was still current)."""
+        texts, generation = self._doc_texts(doc_ids, with_generation=True)
+        assert generation is not None
+        return texts, generation
+
+    def _doc_texts(self, doc_ids: Iterable[str], *, with_generation: bool) -> tuple[dict[str, str], int | None]:
+        ids = sorted(set(doc_ids) - {GENERATION_ID})
         seen = self._seen
         fresh = seen is not None and time.monotonic() - seen[1] <= self._text_fresh_s
-        found: dict[str, str] = self._texts.get_many(ids) if fresh else {}
+        found: dict[str, str] = self._texts.get_many(ids) if fresh and ids else {}
         missing = [i for i in ids if i not in found]
-        if missing:
-            res = self._call("get documents", self.ledger.get, ids=missing, include=["documents"])
-            read = dict(zip(res["ids"], (d or "" for d in res["documents"]), strict=True))
+        generation: int | None = None
+        if missing or with_generation:
+            wanted = [GENERATION_ID, *missing] if with_generation else missing
+            res = self._call("get documents", self.ledger.get, ids=wanted,
+                             include=["documents", "metadatas"] if with_generation else ["documents"])
+            metas = res["metadatas"] or [None] * len(res["ids"])
+            read = {}
+            for rid, doc, meta in zip(res["ids"], res["documents"], metas, strict=True):
+                if rid == GENERATION_ID:
+                    generation = int((meta or {}).get("n", 0))
+                else:
+                    read[rid] = doc or ""
+            if with_generation:
+                generation = generation or 0  # no record: nothing was ever committed
+                self._saw(generation)  # these texts are of this generation
+                seen = self._seen
             with self._seen_lock:  # only if no other generation was seen meanwhile (it emptied the cache)
                 if seen is not None and self._seen is not None and self._seen[0] == seen[0]:
                     self._texts.put_many(read)
             found.update(read)
-        return {i: found[i] for i in ids if i in found}
+        return {i: found[i] for i in ids if i in found}, generation
 
     def generation(self) -> int:
         res = self._call("read generation", self.ledger.get, ids=[GENERATION_ID], include=["metadatas"])

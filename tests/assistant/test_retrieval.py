@@ -117,3 +117,24 @@ def test_a_chunk_deleted_while_it_is_read_is_skipped_not_a_crash() -> None:
 
     rows = [("d1:v1:0", None, "gone"), ("d2:v2:0", {"doc_id": "d2", "version": "v2", "n": 0}, "North Korean troops")]
     assert list(_by_doc(rows, {"d1": "v1", "d2": "v2"})) == ["d2"]
+
+
+def test_the_engine_searches_again_when_a_commit_came_in_after_its_last_snapshot(
+        settings: Settings, make_services: Any, tmp_path: Path) -> None:
+    """A question first searches the last snapshot and reads the generation with the document texts; a commit
+    made since (here through another store on the same index, as another worker would) makes it search again,
+    so the answer already uses the new document and is made from the new generation."""
+    docs = tmp_path / "docs"
+    services = make_services(settings)
+    _ingest_texts(services, docs, a="The zebrafish project started in Lisbon. It studies fin regrowth.")
+    before = services.engine.prepare("Where did the zebrafish project start?").generation
+    assert before == services.store.generation() > 0
+
+    other = make_services(settings)  # a second worker's store and ingestor on the same index
+    _ingest_texts(other, docs, b="The axolotl project started in Porto in 2019. It studies limb regrowth.")
+    assert services.engine.retriever.last_snapshot().generation == before, "nothing told this engine of the commit"
+    prep = services.engine.prepare("Where did the axolotl project start?")
+    assert prep.generation > before
+    assert prep.chunks[0].source.endswith("b.txt") and "Porto" in prep.evidence[0].text
+    answer = services.engine.ask("Where did the axolotl project start?")
+    assert not answer.abstained and "Porto" in answer.answer
