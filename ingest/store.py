@@ -330,8 +330,8 @@ class ChromaStore:
 
         Cached: texts read since the last generation read are served again while that read is under
         ``text_fresh_s`` old; a read showing another generation (or a commit here) empties the cache.
-        The retriever reads the generation before every question, so an answer never quotes a text older
-        than the snapshot it searched."""
+        Every question reads the generation (``doc_texts_and_generation``, or the retriever's snapshot check
+        when it searches again), so an answer never quotes a text older than the snapshot it searched."""
         return self._doc_texts(doc_ids, with_generation=False)[0]
 
     def doc_texts_and_generation(self, doc_ids: Iterable[str]) -> tuple[dict[str, str], int]:
