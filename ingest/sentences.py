@@ -35,10 +35,16 @@ def sentence_id(doc_id: str, version: str, start: int, end: int) -> str:
     return f"{doc_id}:{version}:{start}:{end}"
 
 
-def chunk_version(chunk_id: str) -> str:
-    """The version part of a chunk id ``<doc_id>:<version>:<n>`` (``ChunkRecord.id``)."""
+def chunk_key(chunk_id: str) -> tuple[str, str]:
+    """``(doc_id, version)`` of a chunk id ``<doc_id>:<version>:<n>`` (``ChunkRecord.id``); ``("", "")`` if it
+    is not one."""
     parts = chunk_id.rsplit(":", 2)
-    return parts[1] if len(parts) == 3 else ""
+    return (parts[0], parts[1]) if len(parts) == 3 else ("", "")
+
+
+def chunk_version(chunk_id: str) -> str:
+    """The version part of a chunk id."""
+    return chunk_key(chunk_id)[1]
 
 
 @dataclass(frozen=True)

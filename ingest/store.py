@@ -2,8 +2,11 @@
 
 Two collections, ``<name>-chunks`` and ``<name>-docs``:
 
-* a chunk record: id ``<doc_id>:<version>:<n>``, its embedding, its text, and metadata
-  ``doc_id, version, source, title, start, end, page, n``;
+* a chunk record: id ``<doc_id>:<version>:<n>``, its embedding, and metadata
+  ``doc_id, version, source, title, start, end, page, n, text``. The text sits in the metadata, not in
+  Chroma's document field: Chroma builds a full-text (trigram) index of every document, which nothing here
+  uses and which made up three quarters of a chunk write. Indexes written before 2026-11-29 hold it in the
+  document field; readers take either (``_chunk_row``);
 * a document record: id ``doc_id``, the document's whole extracted text (quotes are cut from it),
   metadata ``source, title, version, chunks, ingested_at, chars``, and for PDFs ``pages``: a JSON list of
   ``[start, end, page_number]`` text spans (absent in indexes written before 2026-11-29, and for other
@@ -55,9 +58,10 @@ import numpy as np
 from assistant.errors import AssistantError, DocumentNotFound, StoreUnavailable
 from assistant.schema import DocumentInfo
 from assistant.settings import ChromaSettings
-from ingest.sentences import SentenceRecord
+from ingest.sentences import SentenceRecord, chunk_key
 
 GENERATION_ID = "__generation__"
+TEXT = "text"  # the metadata key of a chunk's text
 PENDING = "__pending__"  # the doc_id of write markers (see ChromaStore.mark_pending)
 # A marker younger than this protects its versions from another process's sweep: they are being written.
 PENDING_GRACE_S = 600.0
@@ -177,6 +181,14 @@ class StoredDocument:
     info: DocumentInfo
     text: str
     pages: list[tuple[int, int, int]]
+
+
+def _chunk_row(meta: dict[str, Any], doc: str | None) -> tuple[dict[str, Any], str]:
+    """A stored chunk's metadata (without its text) and its text: from the metadata, or from the document field
+    of a chunk written before texts moved into the metadata."""
+    meta = dict(meta)
+    text = meta.pop(TEXT, None)
+    return meta, text if isinstance(text, str) else doc or ""
 
 
 def _pages(meta: dict[str, Any]) -> list[tuple[int, int, int]]:
@@ -399,8 +411,7 @@ class ChromaStore:
                 "write chunks", self.chunks.upsert,
                 ids=[r.id for r in part],
                 embeddings=vectors[b : b + self._page].tolist(),
-                documents=[r.text for r in part],
-                metadatas=[r.metadata() for r in part],
+                metadatas=[{**r.metadata(), TEXT: r.text} for r in part],  # no document: see the module docstring
             )
         self._chunk_rows.evict(r.id for r in records)
         self._chunk_vectors.evict(r.id for r in records)
@@ -411,9 +422,9 @@ class ChromaStore:
         counts: dict[tuple[str, str], int] = {}
         for b in range(0, len(ids), 500):
             res = self._call("count chunks", self.chunks.get, where={"doc_id": {"$in": ids[b : b + 500]}},
-                             include=["metadatas"])
-            for meta in res["metadatas"] or []:
-                key = (str(meta.get("doc_id")), str(meta.get("version")))
+                             include=[])
+            for rid in res["ids"]:
+                key = chunk_key(rid)  # from the id: the metadata would bring the texts along
                 counts[key] = counts.get(key, 0) + 1
         return counts
 
@@ -478,8 +489,8 @@ class ChromaStore:
                 versions |= open_
                 done.append(rid)
         stale = []
-        for rid, meta, _ in self._get_all(self.chunks, include=["metadatas"]):
-            key = (str(meta.get("doc_id")), str(meta.get("version")))
+        for rid, _, _ in self._get_all(self.chunks, include=[]):
+            key = chunk_key(rid)  # from the id: the metadata would bring the texts along
             if live.get(key[0]) != key[1] and key not in busy:
                 stale.append(rid)
                 versions.add(key)
@@ -550,7 +561,7 @@ class ChromaStore:
     # -- reads for retrieval --------------------------------------------------------------------
     def all_chunks(self) -> list[tuple[str, dict[str, Any], str]]:
         """(id, metadata, text) of every chunk, orphans included (callers filter by the ledger)."""
-        return list(self._get_all(self.chunks, include=["metadatas", "documents"]))
+        return list(self.iter_chunks())
 
     def embeddings(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
         """Stored vectors of these chunks: (ids found, float32 matrix in that order)."""
@@ -600,12 +611,14 @@ class ChromaStore:
             res = self._call("read chunks", self.chunks.get,
                              where={"doc_id": {"$in": part}} if len(part) > 1 else {"doc_id": part[0]},
                              include=["metadatas", "documents"])
-            out.extend(zip(res["ids"], res["metadatas"], (d or "" for d in res["documents"]), strict=True))
+            out.extend((rid, *_chunk_row(meta, doc)) for rid, meta, doc in zip(res["ids"], res["metadatas"],
+                                                                             res["documents"], strict=True))
         return out
 
     def iter_chunks(self) -> Iterable[tuple[str, dict[str, Any], str]]:
         """(id, metadata, text) of every chunk, one page at a time (orphans included)."""
-        return self._get_all(self.chunks, include=["metadatas", "documents"])
+        return ((rid, *_chunk_row(meta, doc)) for rid, meta, doc in
+                self._get_all(self.chunks, include=["metadatas", "documents"]))
 
     def chunk_texts(self, ids: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
         """``{id: (metadata, text)}`` of these chunks (the ones found; cached, one read for the rest).
@@ -613,8 +626,8 @@ class ChromaStore:
 
         def read(missing: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
             res = self._call("read chunks", self.chunks.get, ids=missing, include=["metadatas", "documents"])
-            return {rid: (meta, doc or "") for rid, meta, doc in zip(res["ids"], res["metadatas"], res["documents"],
-                                                                    strict=True)
+            return {rid: _chunk_row(meta, doc) for rid, meta, doc in zip(res["ids"], res["metadatas"], res["documents"],
+                                                                        strict=True)
                     if meta}  # a row deleted while it was read comes back without metadata: not found
 
         return self._read_through(ids, self._chunk_rows, read)
@@ -641,11 +654,11 @@ class ChromaStore:
         marker = self.mark_pending([(new_id, version)], dim=len(got["embeddings"][keep[0]])) if keep else ""
         for b in range(0, len(keep), self._page):
             part = keep[b : b + self._page]
-            metas = [{**got["metadatas"][i], "doc_id": new_id} for i in part]
+            rows = [_chunk_row(got["metadatas"][i], got["documents"][i]) for i in part]
+            metas = [{**meta, "doc_id": new_id, TEXT: text} for meta, text in rows]  # copied in today's layout
             self._call("copy chunks", self.chunks.upsert,
                        ids=[f"{new_id}:{version}:{m.get('n', i)}" for i, m in zip(part, metas, strict=True)],
-                       embeddings=np.asarray(got["embeddings"], dtype=np.float32)[part].tolist(),
-                       documents=[got["documents"][i] or "" for i in part], metadatas=metas)
+                       embeddings=np.asarray(got["embeddings"], dtype=np.float32)[part].tolist(), metadatas=metas)
         sent = self._call("read sentence vectors", self.sentences.get,
                           where={"$and": [{"doc_id": old_id}, {"version": version}]},
                           include=["metadatas", "embeddings"])

@@ -57,6 +57,29 @@ def test_chunk_metadata_round_trips(store: ChromaStore, embedder) -> None:  # no
     assert chunks[1][2] == "Moraines mark their edges."
 
 
+def test_chunk_texts_live_in_the_metadata_and_older_chunks_with_texts_as_documents_still_read(
+        store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    # new writes give Chroma no document, so it builds no full-text index (which nothing here reads)
+    texts = ["Glaciers carve valleys.", "Moraines mark their edges."]
+    _write_and_commit(store, embedder, "d1", "v1", texts)
+    assert store.chunks.get(include=["documents"])["documents"] == [None, None]
+    # a chunk written the way indexes before 2026-11-29 hold it: the text as the Chroma document
+    old = _records("d0", "v0", ["Fjords are drowned valleys."])[0]
+    store.chunks.upsert(ids=[old.id], embeddings=embedder.embed([old.text]).tolist(), documents=[old.text],
+                        metadatas=[old.metadata()])
+    store.commit_documents([DocumentCommit("d0", "v0", old.source, "A", old.text, 1)])
+    expected = {"d0:v0:0": (old.metadata(), "Fjords are drowned valleys."),
+                "d1:v1:1": (_records("d1", "v1", texts)[1].metadata(), "Moraines mark their edges.")}
+    for rows in (store.all_chunks(), list(store.iter_chunks()), store.chunks_of(["d0", "d1"])):
+        got = {rid: (meta, text) for rid, meta, text in rows}
+        assert {k: got[k] for k in expected} == expected
+    assert store.chunk_texts(["d0:v0:0", "d1:v1:1"]) == expected
+    assert store.existing_chunk_counts(["d0", "d1"]) == {("d0", "v0"): 1, ("d1", "v1"): 2}
+    moved = store.rekey_document("d0", "d9", key="docs/a.txt")  # copied into today's layout
+    assert moved.chunks == 1 and store.chunks.get(ids=["d9:v0:0"], include=["documents"])["documents"] == [None]
+    assert store.chunk_texts(["d9:v0:0"])["d9:v0:0"][1] == "Fjords are drowned valleys."
+
+
 def test_query_returns_cosine_similarity(store: ChromaStore, embedder) -> None:  # noqa: ANN001
     texts = ["Glaciers carve valleys.", "The stock market fell sharply.", "Penguins live in Antarctica."]
     _write_and_commit(store, embedder, "d1", "v1", texts)
