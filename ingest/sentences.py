@@ -58,9 +58,6 @@ class SentenceRecord:
     def id(self) -> str:
         return sentence_id(self.doc_id, self.version, self.start, self.end)
 
-    def metadata(self) -> dict[str, Any]:
-        return {"doc_id": self.doc_id, "version": self.version, "start": self.start, "end": self.end}
-
 
 @dataclass(frozen=True)
 class DocumentChunks:

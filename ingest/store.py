@@ -13,8 +13,11 @@ Two collections, ``<name>-chunks`` and ``<name>-docs``:
   formats).
 
 A third, ``<name>-sentences``, holds one vector per sentence of each chunked document version (id
-``<doc_id>:<version>:<start>:<end>``, metadata ``doc_id, version, start, end``; see ``ingest.sentences``),
-so evidence selection needs no embedding at query time.
+``<doc_id>:<version>:<start>:<end>``, no metadata; see ``ingest.sentences``), so evidence selection needs
+no embedding at query time, and per version one list naming them (id ``<doc_id>:<version>:sentences``,
+metadata ``doc_id, version, spans``: ``"start-end,..."``), by which deletes and sweeps find the vectors. A
+metadata row per sentence was a third of an ingest's CPU outside the model; indexes written before
+2026-11-29 have one (``doc_id, version, start, end``) and no lists, and are deleted by it as before.
 
 A document record is written only after all of its chunks are written: it is the commit point.
 Chunks whose ``(doc_id, version)`` has no matching committed document are orphans; readers ignore
@@ -58,11 +61,12 @@ import numpy as np
 from assistant.errors import AssistantError, DocumentNotFound, StoreUnavailable
 from assistant.schema import DocumentInfo
 from assistant.settings import ChromaSettings
-from ingest.sentences import SentenceRecord, chunk_key
+from ingest.sentences import SentenceRecord, chunk_key, sentence_id
 
 GENERATION_ID = "__generation__"
 TEXT = "text"  # the metadata key of a chunk's text
 PENDING = "__pending__"  # the doc_id of write markers (see ChromaStore.mark_pending)
+SPANS = "spans"  # the metadata key of a version's sentence list: "start-end,start-end,..."
 # A marker younger than this protects its versions from another process's sweep: they are being written.
 PENDING_GRACE_S = 600.0
 _PAGE = 5000  # Chroma caps a single get; page through larger collections
@@ -189,6 +193,24 @@ def _chunk_row(meta: dict[str, Any], doc: str | None) -> tuple[dict[str, Any], s
     meta = dict(meta)
     text = meta.pop(TEXT, None)
     return meta, text if isinstance(text, str) else doc or ""
+
+
+def _list_id(doc_id: str, version: str) -> str:
+    """The id of a document version's sentence list."""
+    return f"{doc_id}:{version}:sentences"
+
+
+def _probe(dim: int) -> list[float]:
+    """A unit vector for records that need one only because Chroma stores one per record."""
+    probe = [0.0] * dim
+    probe[0] = 1.0
+    return probe
+
+
+def _unit_mean(rows: np.ndarray) -> list[float]:
+    mean = rows.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm).tolist() if norm > 0 else _probe(len(mean))
 
 
 def _pages(meta: dict[str, Any]) -> list[tuple[int, int, int]]:
@@ -456,7 +478,7 @@ class ChromaStore:
         if not self._call("find document", self.ledger.get, ids=[doc_id], include=[])["ids"]:
             raise DocumentNotFound(f"no document with id {doc_id!r}")
         self._call("delete document", self.ledger.delete, ids=[doc_id])
-        self._call("delete sentences", self.sentences.delete, where={"doc_id": doc_id})
+        self._delete_sentences({"doc_id": doc_id})
         ids = self._call("find chunks", self.chunks.get, where={"doc_id": doc_id}, include=[])["ids"]
         if ids:
             self._call("delete chunks", self.chunks.delete, ids=ids)
@@ -495,8 +517,7 @@ class ChromaStore:
                 stale.append(rid)
                 versions.add(key)
         for doc_id, version in sorted(versions):  # sentences first: they never outlive their chunks
-            self._call("delete orphan sentences", self.sentences.delete,
-                       where={"$and": [{"doc_id": doc_id}, {"version": version}]})
+            self._delete_sentences({"$and": [{"doc_id": doc_id}, {"version": version}]})
         if done:
             self._call("delete write markers", self.sentences.delete, ids=done)
         for b in range(0, len(stale), self._page):
@@ -508,9 +529,7 @@ class ChromaStore:
         vectors); returns the marker's id, for ``settle`` once they are committed. ``dim``: the vectors'
         dimension (the marker sits in the sentences collection, read only by its doc_id)."""
         marker = f"{PENDING}:{uuid.uuid4().hex}"
-        probe = np.zeros(dim, dtype=np.float32)
-        probe[0] = 1.0
-        self._call("mark pending writes", self.sentences.upsert, ids=[marker], embeddings=[probe.tolist()],
+        self._call("mark pending writes", self.sentences.upsert, ids=[marker], embeddings=[_probe(dim)],
                    metadatas=[{"doc_id": PENDING, "versions": json.dumps(sorted(set(versions)), separators=(",", ":")),
                                "at": round(time.time(), 3)}])
         return marker
@@ -527,13 +546,51 @@ class ChromaStore:
     # the versions never committed (nothing else is asked of a store that just failed a write: an embedded
     # Chroma can hang on the next call).
     def write_sentences(self, records: Sequence[SentenceRecord], vectors: np.ndarray) -> None:
+        """Each version's sentence list, then the vectors it names (so a list names every vector written)."""
+        named: dict[tuple[str, str], list[int]] = {}
+        for i, r in enumerate(records):
+            named.setdefault((r.doc_id, r.version), []).append(i)
+        lists = sorted(named.items())
+        for b in range(0, len(lists), self._page):
+            batch = lists[b : b + self._page]
+            self._call(
+                "write sentence lists", self.sentences.upsert, ids=[_list_id(d, v) for (d, v), _ in batch],
+                # the list's vector: its sentences' mean (one vector per record is required; distinct ones keep
+                # Chroma's graph out of the many-duplicates case)
+                embeddings=[_unit_mean(vectors[rows]) for _, rows in batch],
+                metadatas=[{"doc_id": d, "version": v, SPANS: ",".join(f"{records[i].start}-{records[i].end}" for i in rows)}
+                           for (d, v), rows in batch],
+            )
         for b in range(0, len(records), self._page):
             part = records[b : b + self._page]
-            self._call(
-                "write sentence vectors", self.sentences.upsert, ids=[r.id for r in part],
-                embeddings=vectors[b : b + self._page].tolist(), metadatas=[r.metadata() for r in part],
-            )
+            self._call("write sentence vectors", self.sentences.upsert, ids=[r.id for r in part],
+                       embeddings=vectors[b : b + self._page].tolist())
         self._sentence_vectors.evict(r.id for r in records)
+
+    def _sentence_records(self, where: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The sentence vectors of the versions matching ``where`` (named by their lists, or, in older indexes,
+        carrying their own metadata) and the lists: ``(vector ids, list ids)``."""
+        res = self._call("read sentence lists", self.sentences.get, where=where, include=["metadatas"])
+        vectors: list[str] = []
+        lists: list[str] = []
+        for rid, meta in zip(res["ids"], res["metadatas"] or [], strict=True):
+            if SPANS in meta:
+                lists.append(rid)
+                for span in str(meta[SPANS]).split(","):
+                    if span:
+                        start, end = span.split("-")
+                        vectors.append(sentence_id(str(meta["doc_id"]), str(meta["version"]), int(start), int(end)))
+            else:
+                vectors.append(rid)
+        return vectors, lists
+
+    def _delete_sentences(self, where: dict[str, Any]) -> None:
+        """Delete the sentence vectors of the versions matching ``where``, then their lists (a run that dies in
+        between leaves a list, found again by the next delete or sweep)."""
+        vectors, lists = self._sentence_records(where)
+        for ids in (vectors, lists):
+            for b in range(0, len(ids), self._page):
+                self._call("delete sentence vectors", self.sentences.delete, ids=ids[b : b + self._page])
 
     def sentence_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these sentence ids (``ingest.sentences.sentence_id``); absent ids are left out."""
@@ -655,19 +712,15 @@ class ChromaStore:
         for b in range(0, len(keep), self._page):
             part = keep[b : b + self._page]
             rows = [_chunk_row(got["metadatas"][i], got["documents"][i]) for i in part]
-            metas = [{**meta, "doc_id": new_id, TEXT: text} for meta, text in rows]  # copied in today's layout
+            metas = [{**m, "doc_id": new_id, TEXT: t} for m, t in rows]  # copied in today's layout
             self._call("copy chunks", self.chunks.upsert,
                        ids=[f"{new_id}:{version}:{m.get('n', i)}" for i, m in zip(part, metas, strict=True)],
                        embeddings=np.asarray(got["embeddings"], dtype=np.float32)[part].tolist(), metadatas=metas)
-        sent = self._call("read sentence vectors", self.sentences.get,
-                          where={"$and": [{"doc_id": old_id}, {"version": version}]},
-                          include=["metadatas", "embeddings"])
-        for b in range(0, len(sent["ids"]), self._page):  # before the ledger commit, like an ingest
-            smetas = [{**m, "doc_id": new_id} for m in sent["metadatas"][b : b + self._page]]
-            self._call("copy sentence vectors", self.sentences.upsert,
-                       ids=[f"{new_id}:{version}:{m.get('start')}:{m.get('end')}" for m in smetas],
-                       embeddings=np.asarray(sent["embeddings"][b : b + self._page], dtype=np.float32).tolist(),
-                       metadatas=smetas)
+        vector_ids, _ = self._sentence_records({"$and": [{"doc_id": old_id}, {"version": version}]})
+        found = self._vectors(self.sentences, vector_ids, "read sentence vectors") if vector_ids else {}
+        copies = [(SentenceRecord(new_id, version, *map(int, rid.rsplit(":", 2)[1:])), vec) for rid, vec in found.items()]
+        if copies:  # before the ledger commit, like an ingest
+            self.write_sentences([r for r, _ in copies], np.stack([v for _, v in copies]))
         generation = self.generation() + 1
         meta.update(key=key, gen=generation)
         self._call("commit document", self.ledger.upsert, ids=[new_id], embeddings=[[1.0]], documents=[text],

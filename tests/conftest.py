@@ -275,9 +275,18 @@ def check_index(store: Any) -> dict[str, Any]:
         per_doc[meta["doc_id"]] = per_doc.get(meta["doc_id"], 0) + 1
     for doc_id, doc in ledger.items():
         assert per_doc.get(doc_id, 0) == doc.chunks, f"{doc.source}: {per_doc.get(doc_id, 0)} chunks, ledger says {doc.chunks}"
-    for meta in store.sentences.get(include=["metadatas"])["metadatas"] or []:
+    sentences = store.sentences.get(include=["metadatas"])
+    named: set[str] = set()
+    for rid, meta in zip(sentences["ids"], sentences["metadatas"], strict=True):
+        if meta is None:  # a vector: named by its version's list (checked below)
+            continue
         doc = ledger.get(meta["doc_id"])
-        assert doc is not None and meta["version"] == doc.version, f"orphan sentence vector {meta}"
+        assert doc is not None and meta["version"] == doc.version, f"orphan sentence record {rid}: {meta}"
+        if "spans" in meta:
+            named |= {f"{meta['doc_id']}:{meta['version']}:{span.replace('-', ':')}" for span in meta["spans"].split(",")}
+    unnamed = [rid for rid, meta in zip(sentences["ids"], sentences["metadatas"], strict=True)
+               if meta is None and rid not in named]
+    assert not unnamed, f"sentence vectors no list names (a delete or sweep would miss them): {unnamed[:5]}"
     return ledger
 
 

@@ -47,7 +47,7 @@ def test_every_sentence_of_a_document_has_a_stored_vector(settings: Settings, ma
     text = store.doc_text(doc.id)
     ids = [sentence_id(doc.id, doc.version, a, b) for a, b in sentence_spans(text)]
     stored = store.sentence_vectors(ids)
-    assert set(stored) == set(ids) and store.sentences.count() == len(ids)
+    assert set(stored) == set(ids) and store.sentences.count() == len(ids) + 1  # and the version's list
     if mode == "separate":  # exactly the sentence's own embedding
         a, b = sentence_spans(text)[3]
         alone = services.embedder.embed([text[a:b]])[0]
@@ -63,10 +63,10 @@ def test_sentence_vectors_follow_updates_and_deletes(settings: Settings, make_se
     note = folder / "note.txt"
     note.write_text("Comets have two tails. The dust tail curves. The ion tail points away from the Sun.")
     services.ingestor.ingest([folder])
-    assert services.store.sentences.count() == 3
+    assert services.store.sentences.count() == 3 + 1  # three vectors and the list naming them
     note.write_text("Comets have two tails. The ion tail points away from the Sun.")
     services.ingestor.ingest([folder])
-    assert services.store.sentences.count() == 2, "the old version's vectors are swept"
+    assert services.store.sentences.count() == 2 + 1, "the old version's vectors and list are swept"
     index_invariants(services.store)
     [doc] = services.store.docs().values()
     services.ingestor.delete(doc.id)
@@ -85,7 +85,7 @@ def test_sentence_vectors_of_a_failed_write_are_swept_by_the_next_run(settings: 
     folder.mkdir()
     (folder / "a.txt").write_text("Comets have two tails. The dust tail curves.")
     services.ingestor.ingest([folder])
-    assert store.sentences.count() == 2, "a committed write leaves no marker behind"
+    assert store.sentences.count() == 2 + 1, "a committed write leaves no marker behind (two vectors, one list)"
     (folder / "a.txt").write_text("Comets have two tails. The ion tail points away from the Sun. It glows.")
 
     def full_disk(*args: Any, **kw: Any) -> None:
@@ -98,8 +98,8 @@ def test_sentence_vectors_of_a_failed_write_are_swept_by_the_next_run(settings: 
     with pytest.raises(StoreUnavailable):
         services.ingestor.ingest([folder])
     assert calls[-1] == "write sentence vectors", "nothing is asked of the store after the failed write"
-    assert store.sentences.count() > 2, "the new version's vectors (and their marker) were written"
+    assert store.sentences.count() > 3, "the new version's vectors (and their list and marker) were written"
     del store.write_chunks, store._call
     store.sweep(grace_s=0)  # a later run: past the grace that protects writes in flight elsewhere
-    assert store.sentences.count() == 2, "the uncommitted version's vectors and the marker are gone"
+    assert store.sentences.count() == 3, "the uncommitted version's vectors, its list and the marker are gone"
     index_invariants(store)

@@ -9,6 +9,7 @@ import pytest
 
 from assistant.errors import DocumentNotFound, StoreUnavailable
 from assistant.settings import Settings
+from ingest.sentences import SentenceRecord
 from ingest.store import PENDING, ChromaStore, ChunkRecord, DocumentCommit
 
 
@@ -78,6 +79,29 @@ def test_chunk_texts_live_in_the_metadata_and_older_chunks_with_texts_as_documen
     moved = store.rekey_document("d0", "d9", key="docs/a.txt")  # copied into today's layout
     assert moved.chunks == 1 and store.chunks.get(ids=["d9:v0:0"], include=["documents"])["documents"] == [None]
     assert store.chunk_texts(["d9:v0:0"])["d9:v0:0"][1] == "Fjords are drowned valleys."
+
+
+def test_sentence_vectors_are_named_by_one_list_per_version_and_older_per_sentence_records_still_go(
+        store: ChromaStore, embedder) -> None:  # noqa: ANN001
+    texts = ["Glaciers carve valleys.", "Moraines mark their edges."]
+    records = [SentenceRecord("d1", "v1", 0, 23), SentenceRecord("d1", "v1", 24, 50)]
+    store.write_sentences(records, embedder.embed(texts))
+    got = store.sentences.get(ids=[r.id for r in records] + ["d1:v1:sentences"], include=["metadatas"])
+    assert dict(zip(got["ids"], got["metadatas"], strict=True)) == {  # no metadata row per sentence: the list
+        records[0].id: None, records[1].id: None,
+        "d1:v1:sentences": {"doc_id": "d1", "version": "v1", "spans": "0-23,24-50"}}
+    _write_and_commit(store, embedder, "d1", "v1", texts)
+    # an index written before 2026-11-29: a per-sentence record with its own metadata, and no list
+    old = "Fjords are drowned valleys."
+    store.sentences.upsert(ids=["d0:v0:0:27"], embeddings=embedder.embed([old]).tolist(),
+                           metadatas=[{"doc_id": "d0", "version": "v0", "start": 0, "end": 27}])
+    _write_and_commit(store, embedder, "d0", "v0", [old])
+    store.rekey_document("d0", "d9", key="docs/f.txt")  # copied under a list; the old record deleted with d0
+    assert set(store.sentence_vectors(["d9:v0:0:27", "d0:v0:0:27"])) == {"d9:v0:0:27"}
+    assert store.sentences.get(ids=["d9:v0:sentences"], include=["metadatas"])["metadatas"][0]["spans"] == "0-27"
+    store.delete_document("d1")
+    store.delete_document("d9")
+    assert store.sentences.count() == 0
 
 
 def test_query_returns_cosine_similarity(store: ChromaStore, embedder) -> None:  # noqa: ANN001
