@@ -183,13 +183,23 @@ def _bot(content: str) -> Message:
 
 def list_documents(services: Services) -> tuple[Any, Any, str]:
     """(table rows, delete dropdown, status) for the documents panel."""
+    return refresh_documents(services, [], "")[:3]
+
+
+def refresh_documents(services: Services, ids: list[str] | None, prefix: str | None) -> tuple[Any, ...]:
+    """The documents panel (table rows, delete dropdown, status) and the scope picker (its dropdown, the
+    session's scope, the "Asking: ..." line) from one read of the document list (it is the page's largest read:
+    ~0.8 s at 6,000 documents)."""
     try:
         docs = services.ingestor.documents()
     except AssistantError as exc:
-        return [], gr.Dropdown(choices=[], value=None), render_status(exc.message, error=True)
+        return ([], gr.Dropdown(choices=[], value=None), render_status(exc.message, error=True),
+                gr.skip(), gr.skip(), gr.skip())
     status = f"{len(docs)} document{'s' if len(docs) != 1 else ''} indexed." if docs else (
         "No documents yet: upload some to start asking questions.")
-    return document_rows(docs), gr.Dropdown(choices=document_choices(docs), value=None), render_status(status)
+    choices, kept = scope_choices(services, ids, docs)
+    return (document_rows(docs), gr.Dropdown(choices=document_choices(docs), value=None), render_status(status),
+            gr.Dropdown(choices=choices, value=kept), *set_scope(services, kept, prefix, docs))
 
 
 def upload(services: Services, paths: list[str] | str | None) -> tuple[str, None]:
@@ -275,8 +285,8 @@ def build_ui(services: Services) -> gr.Blocks:
             for messages, turns, box in reply(services, q, chat, hist, chosen):
                 yield messages, messages, turns, box
 
-        def on_refresh() -> tuple[Any, Any, str]:
-            return list_documents(services)
+        def on_refresh(ids: list[str] | None, prefix: str | None) -> tuple[Any, ...]:
+            return refresh_documents(services, ids, prefix)
 
         def on_upload(paths: list[str] | None) -> tuple[str, None]:
             return upload(services, paths)
@@ -290,9 +300,10 @@ def build_ui(services: Services) -> gr.Blocks:
         new_chat.click(lambda: ([], [], [], ""), None, [chat_state, history, chatbot, question], queue=False)
         # the chat's own trash button clears the displayed messages: forget the session's history too
         chatbot.clear(lambda: ([], []), None, [chat_state, history], queue=False)
-        files.upload(on_upload, files, [report, files]).then(on_refresh, None, [table, chosen, status])
-        remove.click(on_delete, chosen, report).then(on_refresh, None, [table, chosen, status])
-        demo.load(on_refresh, None, [table, chosen, status])
+        refresh_in, refresh_out = [scope_docs, scope_prefix], [table, chosen, status, scope_docs, scope, scope_status]
+        files.upload(on_upload, files, [report, files]).then(on_refresh, refresh_in, refresh_out)
+        remove.click(on_delete, chosen, report).then(on_refresh, refresh_in, refresh_out)
+        demo.load(on_refresh, refresh_in, refresh_out)
 
         # -- issue 12: the source viewer and the question's scope --------------------------------
         def on_open(ref: str) -> tuple[str, Any]:
@@ -301,17 +312,11 @@ def build_ui(services: Services) -> gr.Blocks:
         def on_scope(ids: list[str] | None, prefix: str | None) -> tuple[Scope, str]:
             return set_scope(services, ids, prefix)
 
-        def on_documents_changed(ids: list[str] | None, prefix: str | None) -> tuple[Any, Scope, str]:
-            choices, kept = scope_choices(services, ids)
-            return (gr.Dropdown(choices=choices, value=kept), *set_scope(services, kept, prefix))
-
         viewer_open.click(on_open, viewer_ref, [viewer_body, viewer], js=TARGET_JS, queue=False
                           ).then(None, js=SCROLL_JS)
         close_viewer.click(lambda: gr.Column(visible=False), None, viewer, queue=False)
         for control in (scope_docs, scope_prefix):
             control.change(on_scope, [scope_docs, scope_prefix], [scope, scope_status], show_progress="hidden")
-        table.change(on_documents_changed, [scope_docs, scope_prefix], [scope_docs, scope, scope_status],
-                     show_progress="hidden")
         demo.load(None, js=PAGE_JS)
     return demo
 

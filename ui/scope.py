@@ -52,22 +52,25 @@ def scope_ids(services: Services, scope: Scope | None) -> list[str] | None:
     return None if chosen is None else [d.id for d in chosen]
 
 
-def set_scope(services: Services, ids: list[str] | None, prefix: str | None) -> tuple[Scope, str]:
-    """The session's new scope and the "Asking: ..." line for it."""
+def set_scope(services: Services, ids: list[str] | None, prefix: str | None,
+              documents: list[DocumentInfo] | None = None) -> tuple[Scope, str]:
+    """The session's new scope and the "Asking: ..." line for it (``documents``: the list if already read)."""
     scope: Scope = {"ids": list(ids or []), "prefix": (prefix or "").strip()}
     if resolve([], scope) is None:
         return scope, render_scope(None)
     try:
-        documents = services.ingestor.documents()
+        documents = services.ingestor.documents() if documents is None else documents
     except AssistantError as exc:
         return scope, render_status(exc.message, error=True)
     return scope, render_scope(resolve(documents, scope), scope["prefix"])
 
 
-def scope_choices(services: Services, ids: list[str] | None) -> tuple[list[tuple[str, str]], list[str]]:
-    """(choices, still-valid picked ids) for the scope picker, after documents changed."""
+def scope_choices(services: Services, ids: list[str] | None, documents: list[DocumentInfo] | None = None
+                  ) -> tuple[list[tuple[str, str]], list[str]]:
+    """(choices, still-valid picked ids) for the scope picker, after documents changed (``documents``: the list
+    if already read)."""
     try:
-        documents = services.ingestor.documents()
+        documents = services.ingestor.documents() if documents is None else documents
     except AssistantError:
         return [], list(ids or [])
     known = {d.id for d in documents}

@@ -28,7 +28,7 @@ def readiness(services: Services) -> Readiness:
     try:
         store = services.store
         store.ping()
-        checks["index"] = Check(ok=True, detail=f"chroma {store.url}", documents=len(store.docs()))
+        checks["index"] = Check(ok=True, detail=f"chroma {store.url}", documents=store.doc_count())  # one count
     except AssistantError as exc:
         checks["index"], error = Check(ok=False, detail=exc.message), exc
     backend = services.settings.llm.backend

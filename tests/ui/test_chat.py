@@ -12,7 +12,7 @@ import gradio as gr
 from assistant.errors import IndexNotReady
 from assistant.llm.fake import ScriptedLLM
 from assistant.schema import Answer, ChatTurn, Grounding
-from ui.chat import build_ui, delete, list_documents, reply, upload
+from ui.chat import build_ui, delete, list_documents, refresh_documents, reply, upload
 
 
 class ScriptedEngine:
@@ -141,3 +141,28 @@ def test_answer_ids_follow_the_chat_for_the_thumbs() -> None:
     assert index_answers([], [], ids) == {}
     status, kept = vote(SimpleNamespace(), 3, False, ids, "")  # the error message: nothing to vote on
     assert "Only answers can be voted on" in status and kept is None
+
+
+def test_a_refresh_reads_the_document_list_once_for_the_panel_and_the_scope_picker() -> None:
+    from assistant.schema import DocumentInfo
+
+    docs = [DocumentInfo(id="a1", source="/docs/a.txt", title="", chunks=1, version="v", ingested_at=""),
+            DocumentInfo(id="b2", source="/reports/b.txt", title="", chunks=2, version="v", ingested_at="")]
+    reads: list[int] = []
+    services = SimpleNamespace(ingestor=SimpleNamespace(documents=lambda: reads.append(1) or docs))
+    rows, delete_list, status, picker, scope, asking = refresh_documents(services, ["a1", "gone"], "docs/")
+    assert len(reads) == 1, "one read of the document list per refresh"
+    assert [r[0] for r in rows] == ["a.txt", "b.txt"] and "2 documents indexed" in status
+    assert [v for _, v in delete_list.choices] == ["a1", "b2"]
+    assert [v for _, v in picker.choices] == ["a1", "b2"] and picker.value == ["a1"], "a deleted pick is dropped"
+    assert scope == {"ids": ["a1"], "prefix": "docs/"} and "a.txt" in asking
+
+
+def test_a_refresh_that_cannot_read_the_documents_names_the_error_and_leaves_the_scope_alone() -> None:
+    def down() -> list[Any]:
+        raise IndexNotReady("the index is not reachable")
+
+    rows, _, status, *scope_outputs = refresh_documents(SimpleNamespace(ingestor=SimpleNamespace(documents=down)),
+                                                        ["a1"], "")
+    assert rows == [] and "not reachable" in status
+    assert scope_outputs == [gr.skip()] * 3, "the scope picker and the scope keep their state"
