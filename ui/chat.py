@@ -199,7 +199,7 @@ def refresh_documents(services: Services, ids: list[str] | None, prefix: str | N
         "No documents yet: upload some to start asking questions.")
     choices, kept = scope_choices(services, ids, docs)
     return (document_rows(docs), gr.Dropdown(choices=document_choices(docs), value=None), render_status(status),
-            gr.Dropdown(choices=choices, value=kept), *set_scope(services, kept, prefix, docs))
+            gr.Dropdown(choices=choices, value=kept, multiselect=True), *set_scope(services, kept, prefix, docs))
 
 
 def upload(services: Services, paths: list[str] | str | None) -> tuple[str, None]:
