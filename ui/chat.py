@@ -181,11 +181,6 @@ def _bot(content: str) -> Message:
     return {"role": "assistant", "content": content}
 
 
-def list_documents(services: Services) -> tuple[Any, Any, str]:
-    """(table rows, delete dropdown, status) for the documents panel."""
-    return refresh_documents(services, [], "")[:3]
-
-
 def refresh_documents(services: Services, ids: list[str] | None, prefix: str | None) -> tuple[Any, ...]:
     """The documents panel (table rows, delete dropdown, status) and the scope picker (its dropdown, the
     session's scope, the "Asking: ..." line) from one read of the document list (it is the page's largest read:

@@ -12,7 +12,7 @@ import gradio as gr
 from assistant.errors import IndexNotReady
 from assistant.llm.fake import ScriptedLLM
 from assistant.schema import Answer, ChatTurn, Grounding
-from ui.chat import build_ui, delete, list_documents, refresh_documents, reply, upload
+from ui.chat import build_ui, delete, refresh_documents, reply, upload
 
 
 class ScriptedEngine:
@@ -85,6 +85,11 @@ def test_failed_llm_degrades_with_a_notice(sample_settings: Any, make_services: 
     chat, history, _ = list(reply(services, "What did South Korea do in response?", [], []))[-1]
     assert 'class="ga-notice"' in chat[-1]["content"] and "language model failed" in chat[-1]["content"]
     assert "summoning of Russia" in chat[-1]["content"] and len(history) == 2
+
+
+def list_documents(services: Any) -> tuple[Any, ...]:
+    """(table rows, delete dropdown, status) of the documents panel."""
+    return refresh_documents(services, [], "")[:3]
 
 
 def test_upload_list_and_delete_documents(services: Any, tmp_path: Path) -> None:
