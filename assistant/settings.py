@@ -63,7 +63,8 @@ class ChunkSettings(BaseModel):
 
 class IngestSettings(BaseModel):
     max_file_mb: float = Field(25.0, gt=0, description="Files above this size are refused")
-    batch_chunks: int = Field(256, ge=1, description="Chunks embedded and committed together")
+    batch_chunks: int = Field(512, ge=1, description="Chunks embedded (sorted by length) and committed together; "
+                              "the first and last batch of a run hold an eighth of that")
     sentence_vectors: Literal["late", "separate", "off"] = Field(
         "late", description="Sentence vectors stored for evidence selection: pooled from the chunk's own forward "
                             "pass (late), embedded one by one (separate), or none (embedded at query time)")
