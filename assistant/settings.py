@@ -39,7 +39,9 @@ def _openai_needs_url(section: str, backend: str, base_url: str) -> None:
 class EmbedderSettings(BaseModel):
     backend: Literal["minilm", "openai"] = "minilm"
     batch_size: int = Field(32, ge=1, le=1024)
-    threads: int = Field(0, ge=0, description="ONNX intra-op threads; 0 = number of cores")
+    threads: int = Field(0, ge=0, description="Cores for embedding chunks: that many single-threaded ONNX sessions "
+                                               "side by side (at most 4; beyond, each gets several threads); "
+                                               "0 = number of cores")
     base_url: str = Field("", description="OpenAI-compatible embeddings endpoint (backend=openai)")
     model: str = "text-embedding-3-small"
     api_key: SecretStr = SecretStr("")

@@ -28,9 +28,11 @@ from assistant.errors import EmbedderUnavailable
 from assistant.settings import EmbedderSettings
 
 MAX_TOKENS = 256  # the model was trained with 256 word pieces; it truncates beyond that
-MAX_BATCH_TOKENS = 8 * MAX_TOKENS  # padded tokens per ONNX run (bounds peak memory, see embed)
-# A call of at most this many padded tokens (a question) goes to a single-threaded session, not the threaded
-# one: splitting so little work over threads costs more CPU than it saves (measured 10 vs 12 ms per question).
+# Padded tokens per ONNX run: bounds each session's memory. With sessions side by side, 1,024 (4 full rows) ran
+# 1,000 chunks as fast as 2,048 or faster (37.7-44.5 s against 41.9-47.6 s) at ~200 MB less peak RSS.
+MAX_BATCH_TOKENS = 4 * MAX_TOKENS
+# A call of at most this many padded tokens (a question) goes to a single-threaded session of its own, so that
+# questions never queue behind an ingest's runs (two threads on so little work cost 12 ms of CPU, one 10 ms).
 # Concurrent small calls are coalesced into one padded run (``_Coalescer``): 4 questions in one run cost 7 ms
 # of CPU each instead of 10.5 (MiniLM's fp32 matrix products run better on more rows). Same vectors, bit for
 # bit: a padded position is masked out of attention and of the mean.
@@ -207,7 +209,7 @@ class MiniLMEmbedding(_ArrayEmbedding):
         b = 0
         while b < len(order):
             # at most batch_size rows and MAX_BATCH_TOKENS padded tokens: attention memory grows with
-            # rows x width^2 (32 full-length rows took ~1.1 GB in onnxruntime, 8 rows ~0.2 GB, same speed)
+            # rows x width^2 (32 full-length rows took ~1.1 GB in onnxruntime, 8 rows ~0.2 GB, 4 rows ~0.1 GB)
             rows = 1
             while (rows < most and b + rows < len(order)
                    and (rows + 1) * len(encs[order[b + rows]].ids) <= MAX_BATCH_TOKENS):
