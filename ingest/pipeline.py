@@ -81,7 +81,7 @@ def safe_filename(name: str) -> str:
 class _Pending:
     doc_id: str
     key: str
-    path: Path
+    source: str  # the resolved path, as on its chunks
     version: str
     title: str
     text: str
@@ -335,7 +335,7 @@ class IngestService:
             self._fail(report, path, BadDocument("no text could be extracted"))
             return None
         sentences = sentence_spans(loaded.text) if self.sentence_mode != "off" else []
-        return _Pending(doc_id, key, path, version, loaded.title, loaded.text, records, previous, loaded.pages,
+        return _Pending(doc_id, key, source, version, loaded.title, loaded.text, records, previous, loaded.pages,
                         sentences)
 
     def _migrate(self, path: Path, doc_id: str, key: str, ledger: dict[str, DocumentInfo]) -> None:
@@ -434,7 +434,7 @@ class IngestService:
             self.store.write_sentences(embedded.sentences, embedded.sentence_vectors)
             self.store.write_chunks([r for p in todo for r in p.records], embedded.vectors)
         self.store.commit_documents([
-            DocumentCommit(item.doc_id, item.version, str(item.path.resolve()), item.title, item.text,
+            DocumentCommit(item.doc_id, item.version, item.source, item.title, item.text,
                            len(item.records), item.pages, key=item.key)
             for item in batch
         ])
