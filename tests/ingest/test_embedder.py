@@ -1,10 +1,12 @@
-"""ingest/embedder.py: the bundled MiniLM's two ONNX sessions, and coalesced questions, give the same vectors."""
+"""ingest/embedder.py: the bundled MiniLM's ONNX sessions (the questions' one and the ingest's data-parallel workers),
+and coalesced questions, give the same vectors."""
 
 from __future__ import annotations
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,20 +18,56 @@ QUESTIONS = ["What did South Korea do in response?", "who sang the song the way 
              "How many North Korean soldiers are in Ukraine?", "when was the first world cup held"]
 
 
-def test_questions_embed_bit_for_bit_as_in_the_threaded_session(embedder: MiniLMEmbedding) -> None:
-    """A question runs on the single-threaded session (no lock, one core); its vector is exactly the one the
-    threaded session (chunks at ingest) computes, so answers do not depend on which session ran."""
+def test_questions_embed_bit_for_bit_as_in_the_ingest_sessions(embedder: MiniLMEmbedding) -> None:
+    """A question runs on its own single-threaded session (no lock, one core); its vector is exactly the one the
+    ingest's sessions compute, so answers do not depend on which session ran."""
     for question in QUESTIONS:
         ids = np.asarray([embedder._tokenizer.encode(question).ids], dtype=np.int64)
         assert ids.size <= SMALL_RUN_TOKENS
         feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
         small = embedder._small.run(None, feed)[0]
-        threaded = embedder._session.run(None, feed)[0]
-        assert embedder._small is not embedder._session
-        assert np.array_equal(small, threaded)
-    one_by_one = np.stack([embedder.embed([q])[0] for q in QUESTIONS])  # the single-threaded session
-    batch = embedder.embed(QUESTIONS * 3)[:4]  # one run over SMALL_RUN_TOKENS: the threaded session
+        for session, _ in embedder._sessions:
+            assert session is not embedder._small
+            assert np.array_equal(small, session.run(None, feed)[0])
+    one_by_one = np.stack([embedder.embed([q])[0] for q in QUESTIONS])  # the questions' session
+    batch = embedder.embed(QUESTIONS * 3)[:4]  # over SMALL_RUN_TOKENS: the ingest's sessions
     assert np.allclose(one_by_one, batch, atol=1e-6)  # padding to the batch's width may move the last bits
+
+
+class _Recorded:
+    """An ONNX session that records which threads ran it, and can fail."""
+
+    def __init__(self, session: Any, fail: bool = False) -> None:
+        self.session, self.fail, self.threads = session, fail, set()
+
+    def run(self, *args: Any) -> Any:
+        self.threads.add(threading.current_thread().name)
+        if self.fail:
+            raise EmbedderUnavailable("worker failed")
+        return self.session.run(*args)
+
+
+def test_a_long_call_runs_its_batches_on_every_worker_session_with_each_texts_own_vector(
+        embedder: MiniLMEmbedding) -> None:
+    """Chunks at ingest are shared out to single-threaded sessions running side by side (data parallel); each
+    text's vector is the one it gets alone, and a worker's failure is raised to the caller."""
+    assert len(embedder._sessions) == 2
+    texts = [f"{q} Sentence number {i} adds some length to text {i}." * (1 + i % 3) for i, q in enumerate(QUESTIONS * 20)]
+    alone = np.stack([embedder.embed([t])[0] for t in texts])
+    sessions = embedder._sessions
+    recorded = [(_Recorded(s), lock) for s, lock in sessions]
+    try:
+        embedder._sessions = recorded
+        together = embedder.embed(texts)
+        assert np.allclose(alone, together, atol=1e-6)  # padding to a batch's width may move the last bits
+        assert recorded[0][0].threads == {threading.current_thread().name}
+        assert recorded[1][0].threads == {"embed-worker"}
+        embedder._sessions = [recorded[0], (_Recorded(sessions[1][0], fail=True), sessions[1][1])]
+        with pytest.raises(EmbedderUnavailable, match="worker failed"):
+            embedder.embed(texts)
+    finally:
+        embedder._sessions = sessions
+    assert not [t for t in threading.enumerate() if t.name == "embed-worker"]
 
 
 def test_concurrent_questions_are_coalesced_into_one_run_with_the_same_vectors(embedder: MiniLMEmbedding) -> None:

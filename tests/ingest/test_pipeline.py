@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -345,3 +346,53 @@ def test_a_failed_batch_stops_the_parsing_thread(services: Any, settings: Settin
         _service(services, failing, _with(settings, batch_chunks=1)).ingest([folder])
     assert not [t for t in threading.enumerate() if t.name == "ingest-prepare"]
     assert services.store.docs() == {}
+
+
+class OverlapStore(ChromaStore):
+    """The real store, whose n-th chunk write waits (up to 3 s) until the model has started on batch n+1."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.embedded = threading.Condition()
+        self.calls: list[int] = []  # the embedder's calls, appended as each starts
+        self.overlapped: list[bool] = []
+        self.threads: set[str] = set()
+
+    def write_chunks(self, records: Sequence[Any], vectors: np.ndarray) -> None:
+        self.threads.add(threading.current_thread().name)
+        n = len(self.overlapped) + 1
+        with self.embedded:
+            self.overlapped.append(self.embedded.wait_for(lambda: len(self.calls) > n, timeout=3))
+        super().write_chunks(records, vectors)
+
+
+class SignallingEmbedder(CountingEmbedder):
+    def __init__(self, inner: Embedder, store: OverlapStore) -> None:
+        super().__init__(inner)
+        self.calls = store.calls
+        self.store = store
+
+    def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        with self.store.embedded:
+            self.calls.append(len(texts))
+            self.store.embedded.notify_all()
+        return self.inner.embed_spans(texts, spans)  # type: ignore[attr-defined]
+
+
+def test_each_batch_is_written_while_the_model_embeds_the_next_and_both_ends_are_small(
+        services: Any, settings: Settings, tmp_path: Path, clapnq_passages: Any, index_invariants: Any) -> None:
+    """A writer thread writes batch k while the model embeds batch k+1 (the last batch's write has nothing left
+    to overlap). The first and last batches hold an eighth of ``batch_chunks``: the model starts early, and the
+    final write, which nothing overlaps, is short."""
+    folder = tmp_path / "docs"
+    paths = write_passages(folder, clapnq_passages[:40])
+    store = OverlapStore.connect(settings.chroma, settings.chroma_path)
+    embedder = SignallingEmbedder(services.embedder, store)
+    report = _service(services, embedder, _with(settings, batch_chunks=16), store).ingest([folder])
+    assert report.documents["added"] == len(paths) and not report.failures
+    calls = embedder.calls
+    assert len(calls) >= 4 and sum(calls) == report.chunks["added"]
+    assert 2 <= calls[0] < 16 and 2 <= calls[-1] < 16 and all(c >= 16 for c in calls[1:-2])
+    assert store.overlapped == [True] * (len(calls) - 1) + [False]  # the last write had nothing to wait for
+    assert store.threads == {"ingest-write_0", threading.current_thread().name}
+    index_invariants(store)
