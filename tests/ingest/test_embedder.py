@@ -3,6 +3,7 @@ and coalesced questions, give the same vectors."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,61 @@ def test_a_long_call_runs_its_batches_on_every_worker_session_with_each_texts_ow
             embedder.embed(texts)
     finally:
         embedder._sessions = sessions
+    assert not [t for t in threading.enumerate() if t.name == "embed-worker"]
+
+
+class _Gated:
+    """An ONNX session whose run waits at a gate (a long run on a helper thread), then records that it returned."""
+
+    def __init__(self, session: Any) -> None:
+        self.session, self.entered, self.gate, self.returned = session, threading.Event(), threading.Event(), False
+
+    def run(self, *args: Any) -> Any:
+        self.entered.set()
+        self.gate.wait(10)
+        out = self.session.run(*args)
+        self.returned = True
+        return out
+
+
+def test_ctrl_c_while_a_helper_runs_is_raised_only_after_the_helper_left_onnxruntime(
+        embedder: MiniLMEmbedding) -> None:
+    """Regression: Ctrl-C while the caller waited for a helper raised at once, and the process exited with the
+    helper still inside onnxruntime: C++ aborted it ("terminate called without an active exception", exit -6
+    instead of 130; ~1 Ctrl-C in 8 of ``assistant ingest``). The Ctrl-C must wait for the helper's run."""
+    texts = [f"{q} Sentence number {i} gives text {i} some length." for i, q in enumerate(QUESTIONS * 2)]
+    sessions = embedder._sessions
+    gated = _Gated(sessions[1][0])
+    armed = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if armed.is_set():
+            raise KeyboardInterrupt
+
+    def interrupt_then_open() -> None:
+        assert gated.entered.wait(10)
+        time.sleep(0.3)  # the caller has run its own share and waits for the helper
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        time.sleep(0.3)
+        gated.gate.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        embedder._sessions = [sessions[0], (gated, sessions[1][1])]
+        armed.set()
+        threading.Thread(target=interrupt_then_open).start()
+        with pytest.raises(KeyboardInterrupt):
+            embedder.embed(texts)
+        armed.clear()
+        assert gated.returned, "Ctrl-C was raised while the helper was still inside onnxruntime"
+    finally:
+        armed.clear()
+        gated.gate.set()
+        signal.signal(signal.SIGINT, previous)
+        embedder._sessions = sessions
+    deadline = time.monotonic() + 5
+    while any(t.name == "embed-worker" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not [t for t in threading.enumerate() if t.name == "embed-worker"]
 
 
